@@ -1,0 +1,430 @@
+//! The weights file: one versioned, self-describing format (METHOD.md "Generator").
+//!
+//! A weights file is a plain [safetensors](https://github.com/huggingface/safetensors) file, so
+//! any tool that reads safetensors can open it. Its metadata holds:
+//!
+//! | key       | value                                                            |
+//! |-----------|------------------------------------------------------------------|
+//! | `format`  | `cimle-generator`                                                |
+//! | `version` | the format version, [`FORMAT_VERSION`]                           |
+//! | `config`  | the [`GeneratorConfig`] as JSON (resolution, widths, classes...) |
+//! | others    | free-form provenance (`trained_by`, `round`, ...)                |
+//!
+//! Tensors are named by their module path (`encoder.conv1.weight`, `refinement.3.norm2.gamma`,
+//! `to_rgb.bias`, ...) and stored in f32 or f16. Bytes in, bytes out: no file I/O here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::config::GeneratorConfig;
+use crate::generator::Generator;
+
+/// The `format` metadata value of a cimle weights file.
+pub const FORMAT_NAME: &str = "cimle-generator";
+/// The newest format version this build reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Storage precision of the tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 4 bytes a number: training checkpoints.
+    F32,
+    /// 2 bytes a number: what the browser downloads.
+    F16,
+}
+
+/// Why a weights file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error(
+        "not a readable safetensors file ({0}); the file is truncated or of another kind: \
+         re-export it with `cimle export`"
+    )]
+    Unreadable(String),
+    #[error(
+        "this safetensors file is not a cimle generator (format is {found:?}, expected \
+         \"{FORMAT_NAME}\"); export one with `cimle export --weights RUN/checkpoint.safetensors`"
+    )]
+    Foreign { found: Option<String> },
+    #[error(
+        "weights format version {found} is newer than this build understands ({FORMAT_VERSION}); \
+         update cimle, or re-export the model with this version"
+    )]
+    NewerVersion { found: String },
+    #[error("the embedded generator config is invalid: {0}")]
+    BadConfig(String),
+    #[error("tensor `{0}` is missing from the weights file")]
+    MissingTensor(String),
+    #[error("the weights file has tensors the generator does not: {0:?}")]
+    UnusedTensors(Vec<String>),
+    #[error("tensor `{name}` has shape {found:?}, the config says {expected:?}")]
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("tensor `{name}` is stored as {dtype}; only F32 and F16 are supported")]
+    Dtype { name: String, dtype: String },
+    #[error("could not serialise the weights: {0}")]
+    Serialize(String),
+}
+
+/// What a weights file says about itself, read without building the network.
+#[derive(Debug, Clone)]
+pub struct WeightsHeader {
+    /// The generator's shape and class set.
+    pub config: GeneratorConfig,
+    /// The format version found.
+    pub version: u32,
+    /// Every metadata entry, `format`, `version` and `config` included.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Reads and checks the metadata of a weights file (format, version, config).
+pub fn read_header(bytes: &[u8]) -> Result<WeightsHeader, WeightsError> {
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Unreadable(e.to_string()))?;
+    let metadata: BTreeMap<String, String> = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let format = metadata.get("format").cloned();
+    if format.as_deref() != Some(FORMAT_NAME) {
+        return Err(WeightsError::Foreign { found: format });
+    }
+    let version_text = metadata.get("version").cloned().unwrap_or_default();
+    let version: u32 = version_text
+        .parse()
+        .map_err(|_| WeightsError::NewerVersion {
+            found: version_text.clone(),
+        })?;
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(WeightsError::NewerVersion {
+            found: version_text,
+        });
+    }
+    let config_json = metadata
+        .get("config")
+        .ok_or_else(|| WeightsError::BadConfig("no `config` metadata entry".into()))?;
+    let config: GeneratorConfig =
+        serde_json::from_str(config_json).map_err(|e| WeightsError::BadConfig(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| WeightsError::BadConfig(e.to_string()))?;
+    Ok(WeightsHeader {
+        config,
+        version,
+        metadata,
+    })
+}
+
+/// Joins the module path of the parameter being visited: `refinement.3.conv1.weight`.
+#[derive(Default)]
+struct PathStack(Vec<String>);
+
+impl PathStack {
+    fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+    fn exit(&mut self) {
+        self.0.pop();
+    }
+    /// The current path; parameters are the last `enter`ed name.
+    fn current(&self) -> String {
+        self.0.join(".")
+    }
+}
+
+/// Collects every float parameter as (path, shape, values).
+struct Collector {
+    path: PathStack,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data().convert::<f32>();
+        let shape = data.shape().to_vec();
+        let values = data.try_to_vec::<f32>().unwrap_or_default();
+        self.tensors.push((self.path.current(), shape, values));
+    }
+}
+
+/// Replaces every float parameter by the stored tensor of the same path, recording problems.
+struct Loader {
+    path: PathStack,
+    stored: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    error: Option<WeightsError>,
+}
+
+impl ModuleMapper for Loader {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        let name = self.path.current();
+        let expected = param.lazy_shape().to_vec();
+        match self.stored.remove(&name) {
+            None => {
+                self.error = Some(WeightsError::MissingTensor(name));
+                param
+            }
+            Some((found, _)) if found != expected => {
+                self.error = Some(WeightsError::ShapeMismatch {
+                    name,
+                    expected,
+                    found,
+                });
+                param
+            }
+            Some((shape, values)) => {
+                param.map(|t| Tensor::from_data(TensorData::new(values, shape), &t.device()))
+            }
+        }
+    }
+}
+
+/// Serialises a generator and its config into the weights format.
+/// `provenance` adds free-form metadata (how it was trained, which round).
+pub fn save_generator(
+    generator: &Generator,
+    config: &GeneratorConfig,
+    precision: Precision,
+    provenance: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, WeightsError> {
+    let mut collector = Collector {
+        path: PathStack::default(),
+        tensors: Vec::new(),
+    };
+    generator.visit(&mut collector);
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = collector
+        .tensors
+        .into_iter()
+        .map(|(name, shape, values)| {
+            let bytes = match precision {
+                Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                Precision::F16 => values
+                    .iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                    .collect(),
+            };
+            (name, shape, bytes)
+        })
+        .collect();
+    let dtype = match precision {
+        Precision::F32 => Dtype::F32,
+        Precision::F16 => Dtype::F16,
+    };
+    let views = encoded
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(dtype, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| WeightsError::Serialize(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut metadata: HashMap<String, String> = provenance.clone().into_iter().collect();
+    metadata.insert("format".into(), FORMAT_NAME.into());
+    metadata.insert("version".into(), FORMAT_VERSION.to_string());
+    metadata.insert(
+        "config".into(),
+        serde_json::to_string(config).map_err(|e| WeightsError::Serialize(e.to_string()))?,
+    );
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| WeightsError::Serialize(e.to_string()))
+}
+
+/// Decodes one stored tensor to f32 values.
+fn decode_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, WeightsError> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        Dtype::F16 => Ok(data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()),
+        other => Err(WeightsError::Dtype {
+            name: name.to_string(),
+            dtype: format!("{other:?}"),
+        }),
+    }
+}
+
+/// Builds a generator on `device` from the bytes of a weights file. Fails, never panics, on a
+/// truncated, foreign, newer or mismatched file.
+pub fn load_generator(
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(Generator, WeightsHeader), WeightsError> {
+    let header = read_header(bytes)?;
+    let tensors =
+        SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Unreadable(e.to_string()))?;
+    let mut stored = HashMap::new();
+    for (name, view) in tensors.iter() {
+        stored.insert(
+            name.to_string(),
+            (view.shape().to_vec(), decode_values(name, &view)?),
+        );
+    }
+    let mut loader = Loader {
+        path: PathStack::default(),
+        stored,
+        error: None,
+    };
+    let generator = header.config.init(device).map(&mut loader);
+    if let Some(error) = loader.error {
+        return Err(error);
+    }
+    if !loader.stored.is_empty() {
+        let mut unused: Vec<String> = loader.stored.into_keys().collect();
+        unused.sort();
+        return Err(WeightsError::UnusedTensors(unused));
+    }
+    Ok((generator, header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Preset;
+    use crate::generator::one_hot;
+    use crate::latent::LatentCode;
+    use crate::layout::Layout;
+
+    fn render(g: &Generator, cfg: &GeneratorConfig, device: &Device) -> Vec<f32> {
+        let layout = Layout::filled(cfg.height, cfg.width, 13);
+        let x = one_hot(&[&layout], cfg.num_classes(), device);
+        let z =
+            LatentCode::from_seed(3, cfg.latent_channels, cfg.height, cfg.width).to_tensor(device);
+        g.forward(x, z).into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    fn tiny() -> (Generator, GeneratorConfig, Device) {
+        let device = Device::flex();
+        let cfg = Preset::Tiny.config();
+        (cfg.init(&device), cfg, device)
+    }
+
+    #[test]
+    fn round_trip_f32_is_exact_and_f16_is_close() {
+        let (g, cfg, device) = tiny();
+        let before = render(&g, &cfg, &device);
+        let mut prov = BTreeMap::new();
+        prov.insert("round".to_string(), "3".to_string());
+        let bytes = save_generator(&g, &cfg, Precision::F32, &prov).unwrap();
+        let (g32, header) = load_generator(&bytes, &device).unwrap();
+        assert_eq!(header.config, cfg);
+        assert_eq!(header.metadata["round"], "3");
+        assert_eq!(render(&g32, &cfg, &device), before);
+
+        let half_bytes = save_generator(&g, &cfg, Precision::F16, &prov).unwrap();
+        assert!(half_bytes.len() < bytes.len() * 6 / 10);
+        let (g16, _) = load_generator(&half_bytes, &device).unwrap();
+        let after = render(&g16, &cfg, &device);
+        let max = before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max < 0.05, "f16 round trip moved outputs by {max}");
+        assert_ne!(after, before);
+    }
+
+    #[test]
+    fn tensor_names_follow_module_paths() {
+        let (g, cfg, _) = tiny();
+        let bytes = save_generator(&g, &cfg, Precision::F32, &BTreeMap::new()).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let names = st.names();
+        for expected in [
+            "encoder.conv1.weight",
+            "refinement.0.conv1.weight",
+            "refinement.2.norm2.gamma",
+            "to_rgb.bias",
+        ] {
+            assert!(names.contains(&expected), "{expected} not in {names:?}");
+        }
+        let total: usize = st
+            .tensors()
+            .iter()
+            .map(|(_, v)| v.shape().iter().product::<usize>())
+            .sum();
+        assert_eq!(total, cfg.num_params());
+    }
+
+    #[test]
+    fn truncated_foreign_and_newer_files_are_rejected() {
+        let (g, cfg, device) = tiny();
+        let bytes = save_generator(&g, &cfg, Precision::F32, &BTreeMap::new()).unwrap();
+        for cut in [0, 5, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                matches!(
+                    load_generator(&bytes[..cut], &device),
+                    Err(WeightsError::Unreadable(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+        let data = vec![0u8; 16];
+        let view = TensorView::new(Dtype::F32, vec![4], &data).unwrap();
+        let foreign = safetensors::serialize([("w", view.clone())], None).unwrap();
+        assert!(matches!(
+            load_generator(&foreign, &device),
+            Err(WeightsError::Foreign { found: None })
+        ));
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT_NAME.to_string());
+        meta.insert("version".to_string(), (FORMAT_VERSION + 1).to_string());
+        meta.insert("config".to_string(), serde_json::to_string(&cfg).unwrap());
+        let newer = safetensors::serialize([("w", view)], Some(meta)).unwrap();
+        let err = load_generator(&newer, &device).unwrap_err();
+        assert!(matches!(err, WeightsError::NewerVersion { .. }), "{err}");
+        assert!(err.to_string().contains("newer"));
+    }
+
+    #[test]
+    fn shape_mismatch_and_missing_tensors_are_errors() {
+        let (g, cfg, device) = tiny();
+        let bytes = save_generator(&g, &cfg, Precision::F32, &BTreeMap::new()).unwrap();
+        // Same tensors, but a config that claims wider modules.
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let wider = GeneratorConfig {
+            widths: vec![16, 16, 12],
+            ..cfg.clone()
+        };
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT_NAME.to_string());
+        meta.insert("version".to_string(), FORMAT_VERSION.to_string());
+        meta.insert("config".to_string(), serde_json::to_string(&wider).unwrap());
+        let mismatched = safetensors::serialize(st.tensors(), Some(meta.clone())).unwrap();
+        let err = load_generator(&mismatched, &device).unwrap_err();
+        assert!(matches!(err, WeightsError::ShapeMismatch { .. }), "{err}");
+
+        let mut fewer = st.tensors();
+        fewer.retain(|(name, _)| name != "to_rgb.bias");
+        meta.insert("config".to_string(), serde_json::to_string(&cfg).unwrap());
+        let missing = safetensors::serialize(fewer, Some(meta)).unwrap();
+        let err = load_generator(&missing, &device).unwrap_err();
+        assert!(err.to_string().contains("to_rgb.bias"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! cimle's native trainer: built-in scenes, datasets, perceptual distance, the conditional IMLE
+//! loop, sampling and export. The `cimle` binary is a thin CLI over this library.
+
+pub mod backend;
+pub mod data;
+pub mod imle;
+pub mod perceptual;
+pub mod picture;
+pub mod run;
+pub mod synth;

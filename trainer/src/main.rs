@@ -1,0 +1,597 @@
+//! `cimle`: the command-line face of the trainer. Raw flags (clap) are parsed here and turned
+//! into validated settings before any work starts; the work itself lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use cimle::config::Preset;
+use cimle::generator::{images_to_rgb8, one_hot};
+use cimle::latent::LatentCode;
+use cimle::layout::{ColorPolicy, LabelFormat, Layout};
+use cimle::weights::{Precision, load_generator, read_header, save_generator};
+use cimle_trainer::backend::Backend;
+use cimle_trainer::data::{LoadOptions, load_dataset, read_png_rgb, resize_area};
+use cimle_trainer::imle::{Pair, TrainingConfig};
+use cimle_trainer::perceptual::{
+    LayerWeights, PerceptualDistance, Vgg19Config, Vgg19Features, distance_report, load_vgg19,
+    rgb_to_tensor,
+};
+use cimle_trainer::picture::{RgbImage, grid, write_atomic};
+use cimle_trainer::run::{RunOptions, train_run};
+use cimle_trainer::synth;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cimle",
+    version,
+    about = "Conditional IMLE: many plausible photos from one semantic layout"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate procedural street scenes (image, label and factors per sample).
+    Synth(SynthArgs),
+    /// Train a generator with conditional IMLE.
+    Train(TrainArgs),
+    /// Render a layout with many latent codes into a grid (the paper's figure).
+    Sample(SampleArgs),
+    /// Export weights for the browser (f16 with --half) and print their size.
+    Export(ExportArgs),
+    /// Print the perceptual distance between two images, layer by layer.
+    Distance(DistanceArgs),
+}
+
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Output folder (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of scenes.
+    #[arg(long, default_value_t = 500)]
+    count: usize,
+    /// Seed of the scene generator.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Size HxW, e.g. 64x128.
+    #[arg(long, default_value = "64x128")]
+    size: String,
+}
+
+#[derive(Args, Debug)]
+struct VggArgs {
+    /// torchvision `vgg19` state dict (.pth or .safetensors) with ImageNet weights; also read
+    /// from CIMLE_VGG19. Without it: the random-feature VGG-19.
+    #[arg(long, env = "CIMLE_VGG19")]
+    vgg19: Option<PathBuf>,
+    /// Channel divisor of the random-feature VGG-19 (1 = full width; ignored with --vgg19).
+    #[arg(long, default_value_t = 1)]
+    vgg_width_div: usize,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Dataset folder, or `synth` for built-in scenes generated in memory.
+    #[arg(long, default_value = "synth")]
+    data: String,
+    /// Run folder: config.json, checkpoints, sample grids, loss curve.
+    #[arg(long)]
+    out: PathBuf,
+    /// Generator preset: tiny, small, browser, paper.
+    #[arg(long, default_value = "small")]
+    preset: String,
+    /// Rounds of select-then-train.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// |S|: images selected per round.
+    #[arg(long)]
+    images_per_round: Option<usize>,
+    /// m: latent codes tried per image.
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// L: Adam steps per round.
+    #[arg(long)]
+    steps_per_round: Option<usize>,
+    /// Pairs per Adam step.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate (divided by 10 after --reinit-after rounds).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Rounds after which the noise encoder is re-initialised (0 = never).
+    #[arg(long)]
+    reinit_after: Option<usize>,
+    /// Renders per forward pass in selection (0 = from available memory).
+    #[arg(long, default_value_t = 0)]
+    selection_batch: usize,
+    /// cpu, wgpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Seed of the run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// With --data synth: number of scenes generated.
+    #[arg(long, default_value_t = 400)]
+    synth_count: usize,
+    /// Layer weights λ: `paper` (released GTA-5 constants) or `auto` (equal contributions on the data).
+    #[arg(long, default_value = "paper")]
+    layer_weights: String,
+    /// Map label colours that are in no Cityscapes label to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
+    /// Read at most this many pairs from --data.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[command(flatten)]
+    vgg: VggArgs,
+}
+
+#[derive(Args, Debug)]
+struct SampleArgs {
+    /// Weights file (a run's weights.safetensors or an export).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Layout PNG: palette colours, train ids or Cityscapes labelIds.
+    #[arg(long)]
+    layout: PathBuf,
+    /// Label format: color, train-id, label-ids (default: detected).
+    #[arg(long)]
+    label_format: Option<String>,
+    /// Number of samples.
+    #[arg(long, default_value_t = 19)]
+    count: usize,
+    /// Seed of the first sample; sample i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output grid PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write each sample alone into this folder.
+    #[arg(long)]
+    frames: Option<PathBuf>,
+    /// Map unknown layout colours to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Weights file to export.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Output weights file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Store tensors in f16 (half the size; what the browser loads).
+    #[arg(long)]
+    half: bool,
+}
+
+#[derive(Args, Debug)]
+struct DistanceArgs {
+    /// First image (PNG).
+    a: PathBuf,
+    /// Second image (PNG, same size).
+    b: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Layer weights: paper or auto... (only `paper` here: auto needs a dataset).
+    #[command(flatten)]
+    vgg: VggArgs,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (h, w) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("--size {s:?}: write it as HxW, e.g. 64x128"))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .with_context(|| format!("--size {s:?}: bad height"))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .with_context(|| format!("--size {s:?}: bad width"))?;
+    if h < 32 || w < 64 {
+        bail!("--size {s}: scenes need at least 32x64");
+    }
+    Ok((h, w))
+}
+
+fn bar(len: u64, prefix: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec:>10} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix.to_string());
+    pb
+}
+
+fn make_vgg(args: &VggArgs, device: &burn::tensor::Device) -> Result<Vgg19Features> {
+    match &args.vgg19 {
+        Some(path) => load_vgg19(path, device)
+            .with_context(|| format!("loading VGG-19 weights from {}", path.display())),
+        None => Vgg19Features::random(
+            0,
+            &Vgg19Config {
+                width_div: args.vgg_width_div,
+            },
+            device,
+        )
+        .context("building the random-feature VGG-19"),
+    }
+}
+
+fn synth_command(args: SynthArgs) -> Result<()> {
+    let (h, w) = parse_size(&args.size)?;
+    for sub in ["images", "labels", "factors"] {
+        std::fs::create_dir_all(args.out.join(sub))
+            .with_context(|| format!("creating {}", args.out.join(sub).display()))?;
+    }
+    let pb = bar(args.count as u64, "synth");
+    for i in 0..args.count {
+        let s = synth::generate_scene(args.seed, i as u64, h, w);
+        let name = format!("{i:06}");
+        let image = RgbImage::from_rgb(w, h, s.image).context("scene image size")?;
+        let layout = Layout::new(h, w, s.labels).context("scene labels")?;
+        let write = |sub: &str, ext: &str, bytes: &[u8]| {
+            let path = args.out.join(sub).join(format!("{name}.{ext}"));
+            write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))
+        };
+        write("images", "png", &image.encode_png())?;
+        write("labels", "png", &layout.encode_train_id_png())?;
+        write("factors", "json", &serde_json::to_vec_pretty(&s.factors)?)?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let meta = serde_json::json!({
+        "generator": "cimle synth",
+        "seed": args.seed,
+        "count": args.count,
+        "height": h,
+        "width": w,
+        "labels": "train-id PNG (void = 255)",
+        "factors": synth::factor_spec(),
+    });
+    let path = args.out.join("synth.json");
+    write_atomic(&path, &serde_json::to_vec_pretty(&meta)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {} scenes of {h}x{w} to {}",
+        args.count,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Built-in scenes in memory.
+pub fn synth_pairs(seed: u64, count: usize, h: usize, w: usize) -> Result<Vec<Pair>> {
+    (0..count)
+        .map(|i| {
+            let s = synth::generate_scene(seed, i as u64, h, w);
+            Ok(Pair {
+                layout: Layout::new(h, w, s.labels).context("scene labels")?,
+                image: s.image,
+            })
+        })
+        .collect()
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let preset: Preset = args.preset.parse()?;
+    let backend: Backend = args.backend.parse()?;
+    let gen_cfg = preset.config();
+    let (h, w) = (gen_cfg.height, gen_cfg.width);
+    let device = backend.device()?;
+
+    let (pairs, data_desc) = if args.data == "synth" {
+        let pairs = synth_pairs(args.seed, args.synth_count, h, w)?;
+        (
+            pairs,
+            format!(
+                "built-in scenes (seed {}, {} scenes)",
+                args.seed, args.synth_count
+            ),
+        )
+    } else {
+        let dir = Path::new(&args.data);
+        let options = LoadOptions {
+            color_policy: if args.map_unknown_colors {
+                ColorPolicy::MapToNearest
+            } else {
+                ColorPolicy::Strict
+            },
+            limit: args.limit,
+        };
+        let ds = load_dataset(dir, h, w, options)?;
+        let desc = format!("{} ({}, {} pairs)", dir.display(), ds.kind, ds.len());
+        let pairs = ds
+            .samples
+            .into_iter()
+            .map(|s| Pair {
+                layout: s.layout,
+                image: s.image,
+            })
+            .collect();
+        (pairs, desc)
+    };
+
+    let vgg = make_vgg(&args.vgg, &device)?;
+    let vgg_desc = vgg.describe().to_string();
+    let layer_weights = match args.layer_weights.as_str() {
+        "paper" => LayerWeights::paper(),
+        "auto" => {
+            // Equal contributions on the data: training photos against other training photos.
+            let probe = PerceptualDistance::new(vgg.clone(), LayerWeights::paper());
+            let n = pairs.len().min(32);
+            let images: Vec<_> = pairs[..n]
+                .iter()
+                .map(|p| rgb_to_tensor(&p.image, h, w, &device))
+                .collect();
+            let couples: Vec<_> = (0..n)
+                .map(|i| (images[i].clone(), images[(i + 1) % n].clone()))
+                .collect();
+            LayerWeights::calibrate(&probe, &couples)?
+        }
+        other => bail!("--layer-weights {other}: choose paper or auto"),
+    };
+
+    let mut config = TrainingConfig::new(gen_cfg)
+        .with_selection_batch(args.selection_batch)
+        .with_seed(args.seed)
+        .with_data(data_desc.clone())
+        .with_distance(format!("{vgg_desc}, layer weights {:?}", layer_weights.0));
+    // The CPU quick-start defaults of each preset; every one can be overridden by a flag.
+    let (rounds, s, m, l) = match preset {
+        Preset::Tiny => (2, 8, 4, 10),
+        Preset::Small => (8, 48, 10, 150),
+        Preset::Browser | Preset::Paper => (16, 400, 10, 10000),
+    };
+    config.rounds = args.rounds.unwrap_or(rounds);
+    config.images_per_round = args.images_per_round.unwrap_or(s);
+    config.candidates = args.candidates.unwrap_or(m);
+    config.steps_per_round = args.steps_per_round.unwrap_or(l);
+    config.batch_size = args.batch_size.unwrap_or(1);
+    if let Some(lr) = args.lr {
+        config.lr = lr;
+    }
+    config.reinit_after_rounds = match args.reinit_after {
+        Some(0) => None,
+        Some(r) => Some(r),
+        None if matches!(preset, Preset::Small | Preset::Tiny) => None,
+        None => Some(6),
+    };
+    if config.candidates == 0 || config.images_per_round == 0 || config.batch_size == 0 {
+        bail!("--candidates, --images-per-round and --batch-size must be at least 1");
+    }
+
+    eprintln!(
+        "cimle train: {} preset ({} parameters, {h}x{w}) on {backend}; data: {data_desc}; distance: {vgg_desc}",
+        preset,
+        config.generator.num_params()
+    );
+    eprintln!(
+        "  {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
+        config.rounds,
+        config.images_per_round,
+        config.candidates,
+        config.steps_per_round,
+        config.batch_size
+    );
+    let started = Instant::now();
+    let summary = train_run(
+        &config,
+        &pairs,
+        vgg,
+        layer_weights,
+        &device,
+        &RunOptions {
+            out: args.out.clone(),
+            resume: args.resume,
+            progress: true,
+        },
+    )?;
+    eprintln!(
+        "done: {} rounds in {:.1} min; weights: {}; samples: {}",
+        summary.state.rounds_done,
+        started.elapsed().as_secs_f64() / 60.0,
+        summary.weights.display(),
+        args.out.join("samples").display()
+    );
+    Ok(())
+}
+
+fn read_layout(
+    path: &Path,
+    format: Option<&str>,
+    map_unknown: bool,
+    h: usize,
+    w: usize,
+) -> Result<Layout> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading layout {}", path.display()))?;
+    let format = match format {
+        Some(f) => f
+            .parse::<LabelFormat>()
+            .map_err(|e| anyhow::anyhow!("--label-format: {e}"))?,
+        None => LabelFormat::detect(&bytes).with_context(|| format!("{}", path.display()))?,
+    };
+    let policy = if map_unknown {
+        ColorPolicy::MapToNearest
+    } else {
+        ColorPolicy::Strict
+    };
+    let decoded = cimle::layout::decode_png(&bytes, format, policy)
+        .with_context(|| format!("{}", path.display()))?;
+    if decoded.remapped_pixels > 0 {
+        eprintln!(
+            "{}: mapped {} pixels of unknown colours to the nearest class",
+            path.display(),
+            decoded.remapped_pixels
+        );
+    }
+    let layout = decoded.layout;
+    if (layout.height(), layout.width()) != (h, w) {
+        eprintln!(
+            "{}: layout is {}x{}, the model's size is {h}x{w}: resized (nearest)",
+            path.display(),
+            layout.height(),
+            layout.width()
+        );
+        return Ok(layout.resize_nearest(h, w));
+    }
+    Ok(layout)
+}
+
+fn sample_command(args: SampleArgs) -> Result<()> {
+    let device = burn::tensor::Device::flex();
+    let bytes = std::fs::read(&args.weights)
+        .with_context(|| format!("reading weights {}", args.weights.display()))?;
+    let (generator, header) =
+        load_generator(&bytes, &device).with_context(|| format!("{}", args.weights.display()))?;
+    let cfg = header.config;
+    let (h, w) = (cfg.height, cfg.width);
+    let layout = read_layout(
+        &args.layout,
+        args.label_format.as_deref(),
+        args.map_unknown_colors,
+        h,
+        w,
+    )?;
+    let mut cells = vec![RgbImage::from_rgb(w, h, layout.to_color_rgb()).context("layout size")?];
+    let pb = bar(args.count as u64, "sample");
+    let mut frames = Vec::new();
+    for chunk_start in (0..args.count).step_by(8) {
+        let n = (args.count - chunk_start).min(8);
+        let codes: Vec<LatentCode> = (0..n)
+            .map(|i| {
+                LatentCode::from_seed(
+                    args.seed + (chunk_start + i) as u64,
+                    cfg.latent_channels,
+                    h,
+                    w,
+                )
+            })
+            .collect();
+        let x = one_hot(&vec![&layout; n], cfg.num_classes(), &device);
+        let z = LatentCode::batch_tensor(&codes, &device)?;
+        let data = generator
+            .forward(x, z)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for rgb in images_to_rgb8(&data, n, h, w) {
+            let img = RgbImage::from_rgb(w, h, rgb).context("sample size")?;
+            frames.push(img.clone());
+            cells.push(img);
+        }
+        pb.inc(n as u64);
+    }
+    pb.finish_and_clear();
+    let columns = if cells.len() <= 4 { cells.len() } else { 4 };
+    let picture = grid(&cells, columns, 4, [255, 255, 255]);
+    write_atomic(&args.out, &picture.encode_png())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if let Some(dir) = &args.frames {
+        for (i, f) in frames.iter().enumerate() {
+            let path = dir.join(format!("sample-{:03}-seed-{}.png", i, args.seed + i as u64));
+            write_atomic(&path, &f.encode_png())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    eprintln!(
+        "wrote {} samples of {h}x{w} to {}",
+        args.count,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn export_command(args: ExportArgs) -> Result<()> {
+    let device = burn::tensor::Device::flex();
+    let bytes = std::fs::read(&args.weights)
+        .with_context(|| format!("reading weights {}", args.weights.display()))?;
+    let header = read_header(&bytes).with_context(|| format!("{}", args.weights.display()))?;
+    let (generator, _) =
+        load_generator(&bytes, &device).with_context(|| format!("{}", args.weights.display()))?;
+    let precision = if args.half {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let mut provenance = header.metadata.clone();
+    for key in ["format", "version", "config"] {
+        provenance.remove(key);
+    }
+    provenance.insert("exported_from".into(), args.weights.display().to_string());
+    let out = save_generator(&generator, &header.config, precision, &provenance)?;
+    write_atomic(&args.out, &out).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "{}: {} parameters, {}x{}, {:?}, {:.2} MB",
+        args.out.display(),
+        header.config.num_params(),
+        header.config.height,
+        header.config.width,
+        precision,
+        out.len() as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn distance_command(args: DistanceArgs) -> Result<()> {
+    let device = burn::tensor::Device::flex();
+    let read = |p: &Path| -> Result<(Vec<u8>, usize, usize)> {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        read_png_rgb(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    let (a, ah, aw) = read(&args.a)?;
+    let (mut b, bh, bw) = read(&args.b)?;
+    if (ah, aw) != (bh, bw) {
+        eprintln!(
+            "{}: {bh}x{bw} resized to {ah}x{aw} (area)",
+            args.b.display()
+        );
+        b = resize_area(&b, bh, bw, ah, aw);
+    }
+    if ah < 16 || aw < 16 {
+        bail!(
+            "{}: images must be at least 16x16 for VGG-19's four poolings",
+            args.a.display()
+        );
+    }
+    let dist = PerceptualDistance::new(make_vgg(&args.vgg, &device)?, LayerWeights::paper());
+    let report = distance_report(&dist, &a, &b, ah, aw, &device);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(a) => synth_command(a),
+        Command::Train(a) => train_command(a),
+        Command::Sample(a) => sample_command(a),
+        Command::Export(a) => export_command(a),
+        Command::Distance(a) => distance_command(a),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1126 @@
+//! The perceptual distance `L` of conditional IMLE: METHOD.md "Distance L (perceptual, VGG-19)",
+//! "Loss rebalancing" and "Details of the released code worth keeping"; supplementary material
+//! ("Distance Metric", equation (1), and "Loss Rebalancing").
+//!
+//! ```text
+//! L(y, ŷ) = Σ_i λ_i · mean_{C,H,W}( M̂_i ∘ |Φ_i(y) − Φ_i(ŷ)| ),   i = pixels, conv1_2 … conv5_2
+//! ```
+//!
+//! * [`Vgg19Features`]: torchvision's `vgg19().features` up to conv5_2, every max pooling replaced
+//!   by 2x2 average pooling (CRN's choice, kept by the released code), ReLU after every conv; the
+//!   five features are taken after the ReLUs of conv1_2, conv2_2, conv3_2, conv4_2 and conv5_2
+//!   (torchvision indices 2, 7, 12, 21, 30). Weights come from a torchvision state dict
+//!   ([`load_vgg19`], `.pth` or `.safetensors`) or from a fixed seed
+//!   ([`Vgg19Features::random`], the "random-feature VGG-19" used where no download is possible).
+//! * [`PerceptualDistance`]: per-layer terms `[N, 6]` ([`PerceptualDistance::distance_terms`]),
+//!   each the mean of `|fake − real| × mask` over the layer's C, H, W with the rarity mask
+//!   area-downsampled to the layer's size ([`mask_pyramid`]), and their weighted sum
+//!   ([`PerceptualDistance::distance`]). Everything is a differentiable tensor op (conv2d,
+//!   avg_pool2d, abs, mul, mean) so the same code is the training loss on an autodiff device and
+//!   the nearest-code selection metric (a ground truth of batch 1 against `m` candidates).
+//! * [`LayerWeights`]: the λ_i, either CRN's GTA-5 constants used by the released code
+//!   ([`LayerWeights::paper`]) or calibrated so that every layer contributes equally on given
+//!   image pairs ([`LayerWeights::calibrate`], the paper's own rule).
+//!
+//! # Input normalisation
+//!
+//! Images enter in the generator's range `[-1, 1]`. The released code (TensorFlow, MatConvNet
+//! `imagenet-vgg-verydeep-19` weights) feeds `[0, 255]` images minus the ImageNet mean colour,
+//! because *those* weights were trained that way. cimle loads *torchvision* weights, which were
+//! trained on `(x − mean) / std` of `[0, 1]` images, so this module feeds exactly that
+//! ([`IMAGENET_MEAN`], [`IMAGENET_STD`], [`Vgg19Features::normalize`]). The pixel term (index 0)
+//! is taken on the same normalised image (CRN's pixel term is likewise taken on the VGG input), so
+//! pixel and feature terms are both about 1/58 of the released code's (`1 / (255 · 0.226)`) and
+//! the paper's λ keep roughly their relative balance; [`LayerWeights::calibrate`] makes it exact.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::store::{ModuleStore, PytorchStore, SafetensorsStore, bridge};
+use burn::tensor::activation::relu;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+use cimle::latent::PortableRng;
+use serde::Serialize;
+
+/// torchvision indices of the 16 convolutions of `vgg19().features`.
+pub const CONV_INDICES: [usize; 16] = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34];
+
+/// Output channels of the 16 convolutions at full width (`width_div = 1`).
+pub const CONV_CHANNELS: [usize; 16] = [
+    64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512,
+];
+
+/// torchvision indices of the five feature layers: conv1_2, conv2_2, conv3_2, conv4_2, conv5_2.
+pub const FEATURE_INDICES: [usize; 5] = [2, 7, 12, 21, 30];
+
+/// Names of the six distance terms, in the order of [`LayerWeights`] and of every `[N, 6]` tensor.
+pub const LAYER_NAMES: [&str; 6] = [
+    "pixels", "conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2",
+];
+
+/// ImageNet mean colour of `[0, 1]` RGB images (torchvision's normalisation).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+
+/// ImageNet per-channel standard deviation of `[0, 1]` RGB images (torchvision's normalisation).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Positions (in [`CONV_INDICES`]) of the convs followed by a pooling layer in torchvision's VGG-19
+/// (conv1_2, conv2_2, conv3_4, conv4_4; the pool after conv5_4 is never reached here).
+const POOL_AFTER: [usize; 4] = [1, 3, 7, 11];
+
+/// Positions (in [`CONV_INDICES`]) of the five feature convs.
+const FEATURE_POSITIONS: [usize; 5] = [1, 3, 5, 9, 13];
+
+/// Smallest image side the five layers accept: conv5_2 sits after four 2x2 poolings.
+pub const MIN_SIDE: usize = 16;
+
+/// Errors of loading VGG-19 weights and calibrating layer weights.
+#[derive(Debug, thiserror::Error)]
+pub enum VggError {
+    /// The file could not be opened or parsed.
+    #[error("cannot read VGG-19 weights from {path}: {message}")]
+    Read {
+        /// The weights file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Tensors the network needs are absent, or have the wrong shape.
+    #[error(
+        "VGG-19 weights {path} do not fit torchvision's vgg19 layout{}{}",
+        list("missing tensors", missing),
+        list("shape mismatches", mismatched)
+    )]
+    Invalid {
+        /// The weights file.
+        path: PathBuf,
+        /// Missing state-dict keys, e.g. `features.5.weight`.
+        missing: Vec<String>,
+        /// `key: expected [..], found [..]` for every tensor of the wrong shape.
+        mismatched: Vec<String>,
+    },
+    /// A [`Vgg19Config`] that cannot describe a VGG-19.
+    #[error("invalid VGG-19 config: {0}")]
+    Config(String),
+    /// [`LayerWeights::calibrate`] could not produce finite weights.
+    #[error("cannot calibrate layer weights: {0}")]
+    Calibration(String),
+}
+
+fn list(what: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("; {what} ({}): {}", items.len(), items.join(", "))
+    }
+}
+
+/// Shape of a [`Vgg19Features`]: every width of torchvision's VGG-19 divided by `width_div`.
+///
+/// `width_div = 1` is the real network (needed for ImageNet weights); larger values give small
+/// networks for test fixtures and fast CPU runs (`16`: channels 4, 4, 8, 8, 16 × 4, 32 × 8).
+#[derive(Config, Debug, PartialEq, Eq)]
+pub struct Vgg19Config {
+    /// Divisor of every layer width; must divide 64.
+    #[config(default = 1)]
+    pub width_div: usize,
+}
+
+impl Vgg19Config {
+    /// Output channels of the 16 convolutions.
+    pub fn channels(&self) -> [usize; 16] {
+        CONV_CHANNELS.map(|c| c / self.width_div.max(1))
+    }
+
+    /// `[out, in, 3, 3]` shape of the weight of each of the 16 convolutions.
+    pub fn weight_shapes(&self) -> [[usize; 4]; 16] {
+        let channels = self.channels();
+        let mut shapes = [[0; 4]; 16];
+        let mut cin = 3;
+        for (shape, &cout) in shapes.iter_mut().zip(&channels) {
+            *shape = [cout, cin, 3, 3];
+            cin = cout;
+        }
+        shapes
+    }
+
+    /// Checks that `width_div` divides 64 (so every width is a whole number of channels).
+    pub fn check(&self) -> Result<(), VggError> {
+        if self.width_div == 0 || 64 % self.width_div != 0 {
+            return Err(VggError::Config(format!(
+                "width_div must divide 64, got {}",
+                self.width_div
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// torchvision's `vgg19().features` with average pooling, run up to conv5_2.
+///
+/// Holds all 16 convolutions of the state dict (conv5_3 and conv5_4 are loaded and checked but
+/// never run). Parameters never require gradients: the network is a fixed feature extractor, yet
+/// gradients flow through it to its input on an autodiff device.
+#[derive(Module, Debug)]
+pub struct Vgg19Features {
+    /// The 16 convolutions, in torchvision order ([`CONV_INDICES`]).
+    convs: Vec<Conv2d>,
+    /// What the weights are, for reports: see [`Vgg19Features::describe`].
+    #[module(skip)]
+    description: String,
+    /// The width divisor the network was built with.
+    #[module(skip)]
+    width_div: usize,
+}
+
+fn conv_from(weight: Tensor<4>, bias: Tensor<1>) -> Conv2d {
+    Conv2d {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
+        stride: [1, 1],
+        kernel_size: [3, 3],
+        dilation: [1, 1],
+        groups: 1,
+        padding: PaddingConfig2d::Explicit(1, 1, 1, 1),
+    }
+}
+
+impl Vgg19Features {
+    /// The "random-feature VGG-19": He-normal weights (`N(0, 2 / fan_in)`, `fan_in = 9 · c_in`)
+    /// and zero biases drawn from cimle's portable generator ([`PortableRng`]: xoshiro256** with
+    /// Box-Muller through the pure-Rust `libm`), so a seed gives the same network on every
+    /// platform. Convolutions are drawn in torchvision order, each weight tensor row-major.
+    pub fn random(seed: u64, config: &Vgg19Config, device: &Device) -> Result<Self, VggError> {
+        config.check()?;
+        let mut rng = PortableRng::new(seed);
+        let convs = config
+            .weight_shapes()
+            .iter()
+            .map(|&[cout, cin, kh, kw]| {
+                let mut values = vec![0.0f32; cout * cin * kh * kw];
+                rng.fill_normal(&mut values);
+                let std = (2.0 / (cin * kh * kw) as f64).sqrt() as f32;
+                values.iter_mut().for_each(|v| *v *= std);
+                let weight =
+                    Tensor::from_data(TensorData::new(values, [cout, cin, kh, kw]), device);
+                conv_from(weight, Tensor::zeros([cout], device))
+            })
+            .collect();
+        Ok(Self {
+            convs,
+            description: format!("random-feature VGG-19 (seed {seed})"),
+            width_div: config.width_div,
+        }
+        .no_grad())
+    }
+
+    /// "ImageNet VGG-19 (path)" for loaded weights, "random-feature VGG-19 (seed N)" otherwise.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The network's shape.
+    pub fn config(&self) -> Vgg19Config {
+        Vgg19Config::new().with_width_div(self.width_div)
+    }
+
+    /// Output channels of the five feature layers (conv1_2 … conv5_2).
+    pub fn feature_channels(&self) -> [usize; 5] {
+        let channels = self.config().channels();
+        FEATURE_POSITIONS.map(|p| channels[p])
+    }
+
+    /// `[N, 3, H, W]` images in `[-1, 1]` to the network's input: `(x01 − mean) / std` with
+    /// `x01 = (x + 1) / 2` and torchvision's ImageNet [`IMAGENET_MEAN`] / [`IMAGENET_STD`]
+    /// (see the module docs for why not the released code's `[0, 255]` minus mean colour).
+    pub fn normalize(images: Tensor<4>) -> Tensor<4> {
+        let device = images.device();
+        let dims = images.dims();
+        assert_eq!(
+            dims[1], 3,
+            "VGG-19 takes RGB images [N, 3, H, W], got {dims:?}"
+        );
+        // x01 = (x + 1) / 2, so (x01 - m) / s = x * (0.5 / s) + (0.5 - m) / s.
+        let scale: [f32; 3] = std::array::from_fn(|c| 0.5 / IMAGENET_STD[c]);
+        let shift: [f32; 3] = std::array::from_fn(|c| (0.5 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]);
+        let scale = Tensor::<4>::from_data(TensorData::new(scale.to_vec(), [1, 3, 1, 1]), &device);
+        let shift = Tensor::<4>::from_data(TensorData::new(shift.to_vec(), [1, 3, 1, 1]), &device);
+        images * scale.expand(dims) + shift.expand(dims)
+    }
+
+    /// The five features (after ReLU at conv1_2, conv2_2, conv3_2, conv4_2, conv5_2) of an input
+    /// already passed through [`Vgg19Features::normalize`]. Runs 14 of the 16 convs.
+    pub fn forward_normalized(&self, x: Tensor<4>) -> [Tensor<4>; 5] {
+        let [_, _, h, w] = x.dims();
+        assert!(
+            h >= MIN_SIDE && w >= MIN_SIDE,
+            "VGG-19 features need images of at least {MIN_SIDE}x{MIN_SIDE}, got {h}x{w}"
+        );
+        let mut x = x;
+        let mut out: Vec<Tensor<4>> = Vec::with_capacity(5);
+        let last = FEATURE_POSITIONS[4];
+        for (position, conv) in self.convs.iter().enumerate().take(last + 1) {
+            x = relu(conv.forward(x));
+            if FEATURE_POSITIONS.contains(&position) {
+                out.push(x.clone());
+            }
+            if POOL_AFTER.contains(&position) {
+                x = avg_pool2d(x, AvgPoolOptions::new([2, 2]));
+            }
+        }
+        out.try_into()
+            .unwrap_or_else(|_| unreachable!("five feature positions"))
+    }
+
+    /// The five features of `[N, 3, H, W]` images in `[-1, 1]`.
+    pub fn forward(&self, images: Tensor<4>) -> [Tensor<4>; 5] {
+        self.forward_normalized(Self::normalize(images))
+    }
+
+    /// The 16 convolutions, in torchvision order.
+    pub fn convs(&self) -> &[Conv2d] {
+        &self.convs
+    }
+}
+
+enum Format {
+    Pytorch,
+    Safetensors,
+}
+
+fn sniff_format(path: &Path) -> Result<Format, VggError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("pth" | "pt" | "bin" | "ckpt") => return Ok(Format::Pytorch),
+        Some("safetensors") => return Ok(Format::Safetensors),
+        _ => {}
+    }
+    // Unknown extension: a zip (torch >= 1.6) or a pickle (legacy torch) is PyTorch.
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| VggError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if read >= 2 && (head[..2] == *b"PK" || head[0] == 0x80) {
+        Ok(Format::Pytorch)
+    } else {
+        Ok(Format::Safetensors)
+    }
+}
+
+/// Loads a torchvision `vgg19` (or `vgg19().features`-shaped) state dict from `.pth` / `.pt`
+/// (PyTorch zip or legacy pickle, read by burn-store's PyTorch reader) or `.safetensors`.
+///
+/// Key mapping, the whole of it (torchvision → [`Vgg19Features`]):
+///
+/// | state-dict key                         | module parameter                          |
+/// |----------------------------------------|-------------------------------------------|
+/// | `features.{CONV_INDICES[k]}.weight`    | `convs[k].weight`, `[out, in, 3, 3]` as is |
+/// | `features.{CONV_INDICES[k]}.bias`      | `convs[k].bias`, `[out]` as is             |
+/// | `features.{1,3,4,…}` (ReLU, MaxPool)   | none: parameter-free, ReLU and 2x2 avg pool in code |
+/// | `classifier.*`                          | ignored                                   |
+///
+/// for `k = 0..16` and `CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32,
+/// 34]`: the torchvision indices are kept (no contiguous renumbering) and each convolution is
+/// looked up by its own index. No tensor is transposed (PyTorch and burn both store conv
+/// weights as `[out, in, kh, kw]`). Any float dtype is converted to `f32`. The width divisor is
+/// inferred from `features.0.weight` (64 output channels for the real network).
+///
+/// Fails with [`VggError::Invalid`] naming every missing key and every shape mismatch, and
+/// with [`VggError::Read`] if the file cannot be read.
+pub fn load_vgg19(path: impl AsRef<Path>, device: &Device) -> Result<Vgg19Features, VggError> {
+    let path = path.as_ref();
+    let read_err = |message: String| VggError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let tensors = match sniff_format(path)? {
+        Format::Pytorch => {
+            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
+            store
+                .get_all_tensors()
+                .map_err(|e| read_err(e.to_string()))?
+                .clone()
+        }
+        Format::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path);
+            store
+                .get_all_tensors()
+                .map_err(|e| read_err(e.to_string()))?
+                .clone()
+        }
+    };
+
+    // Infer the width divisor from the first conv; validate everything against it.
+    let width_div = match tensors.get("features.0.weight").map(|t| t.shape.as_slice()) {
+        Some(&[c, 3, 3, 3]) if c > 0 && 64 % c == 0 => 64 / c,
+        _ => 1,
+    };
+    let config = Vgg19Config::new().with_width_div(width_div);
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    for (k, shape) in config.weight_shapes().iter().enumerate() {
+        let idx = CONV_INDICES[k];
+        let expected: [&[usize]; 2] = [shape, &shape[..1]];
+        for (suffix, expected) in ["weight", "bias"].iter().zip(expected) {
+            let key = format!("features.{idx}.{suffix}");
+            match tensors.get(&key) {
+                None => missing.push(key),
+                Some(t) if t.shape.as_slice() != expected => mismatched.push(format!(
+                    "{key}: expected {expected:?}, found {:?}",
+                    t.shape.as_slice()
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if !missing.is_empty() || !mismatched.is_empty() {
+        return Err(VggError::Invalid {
+            path: path.to_path_buf(),
+            missing,
+            mismatched,
+        });
+    }
+
+    let fetch = |key: String| -> Result<TensorData, VggError> {
+        let tensor = &tensors[&key];
+        bridge::to_data(tensor)
+            .map(|data| data.convert::<f32>())
+            .map_err(|e| read_err(format!("{key}: {e}")))
+    };
+    let mut convs = Vec::with_capacity(16);
+    for idx in CONV_INDICES {
+        let weight = fetch(format!("features.{idx}.weight"))?;
+        let bias = fetch(format!("features.{idx}.bias"))?;
+        convs.push(conv_from(
+            Tensor::from_data(weight, device),
+            Tensor::from_data(bias, device),
+        ));
+    }
+    Ok(Vgg19Features {
+        convs,
+        description: format!("ImageNet VGG-19 ({})", path.display()),
+        width_div,
+    }
+    .no_grad())
+}
+
+/// `[N, 1, H, W]` rarity mask to the six layers' sizes, by area (average) downsampling: the
+/// pixel and conv1_2 terms use it as is, then each further layer halves it with the same 2x2
+/// average pooling the network applies, so every map has exactly its layer's size (METHOD.md
+/// "Loss rebalancing": `M̂_i` is the mask downsampled to layer i's size).
+pub fn mask_pyramid(mask: Tensor<4>) -> [Tensor<4>; 6] {
+    let pool = |m: &Tensor<4>| avg_pool2d(m.clone(), AvgPoolOptions::new([2, 2]));
+    let m2 = pool(&mask);
+    let m3 = pool(&m2);
+    let m4 = pool(&m3);
+    let m5 = pool(&m4);
+    [mask.clone(), mask, m2, m3, m4, m5]
+}
+
+/// The six maps the distance compares: index 0 the normalised image (pixel term), 1..=5 the
+/// VGG features conv1_2 … conv5_2. Compute a ground truth's once and reuse it.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// `[N, C_i, H_i, W_i]` maps in [`LAYER_NAMES`] order.
+    pub maps: [Tensor<4>; 6],
+}
+
+impl Features {
+    /// Batch size `N`.
+    pub fn batch_size(&self) -> usize {
+        self.maps[0].dims()[0]
+    }
+
+    /// The six map shapes.
+    pub fn shapes(&self) -> [[usize; 4]; 6] {
+        std::array::from_fn(|i| self.maps[i].dims())
+    }
+
+    /// Every map repeated `n` times along the batch (for a batch-1 ground truth against `n`
+    /// candidates; [`PerceptualDistance::distance_terms`] also broadcasts a batch of 1 itself).
+    pub fn repeat(&self, n: usize) -> Self {
+        Self {
+            maps: self.maps.clone().map(|m| m.repeat_dim(0, n)),
+        }
+    }
+
+    /// The same maps cut from any autodiff graph (for ground truths computed on an autodiff
+    /// device).
+    pub fn detach(self) -> Self {
+        Self {
+            maps: self.maps.map(|m| m.detach()),
+        }
+    }
+}
+
+/// The λ_i of the six terms `[pixels, conv1_2, conv2_2, conv3_2, conv4_2, conv5_2]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct LayerWeights(pub [f32; 6]);
+
+impl LayerWeights {
+    /// CRN's GTA-5 weights, used by the released conditional IMLE code:
+    /// `[1, 1/1.4, 1/1.8, 1/1.3, 1/2.2, 10/0.62]` (METHOD.md "Distance L").
+    pub fn paper() -> Self {
+        Self([1.0, 1.0 / 1.4, 1.0 / 1.8, 1.0 / 1.3, 1.0 / 2.2, 10.0 / 0.62])
+    }
+
+    /// CRN's Cityscapes 256p weights: `[1, 1/1.6, 1/2.3, 1/1.8, 1/2.8, 10/0.8]`.
+    pub fn crn_cityscapes() -> Self {
+        Self([1.0, 1.0 / 1.6, 1.0 / 2.3, 1.0 / 1.8, 1.0 / 2.8, 10.0 / 0.8])
+    }
+
+    /// All six weights 1.
+    pub fn uniform() -> Self {
+        Self([1.0; 6])
+    }
+
+    /// "auto": the paper's rule, "λ_i set such that the loss of each layer makes the same
+    /// contribution to the total loss", measured on `pairs` of `[N, 3, H, W]` images in
+    /// `[-1, 1]` (typically training images against renders, or against other training images).
+    ///
+    /// With `t̄_i` the mean of term `i` ([`PerceptualDistance::distance_terms`], no mask) over
+    /// every image of every pair, `λ_i = 1 / t̄_i`, normalised so that the pixel weight is 1:
+    /// `λ_i = t̄_0 / t̄_i`. Then `λ_i · t̄_i = t̄_0` for every layer on these pairs. The weights
+    /// of `distance` itself are not used. Fails if a mean term is zero or not finite (identical
+    /// pairs, no pairs).
+    pub fn calibrate(
+        distance: &PerceptualDistance,
+        pairs: &[(Tensor<4>, Tensor<4>)],
+    ) -> Result<Self, VggError> {
+        let mut sums = [0.0f64; 6];
+        let mut count = 0usize;
+        for (a, b) in pairs {
+            let fa = distance.features(a.clone());
+            let fb = distance.features(b.clone());
+            let terms = distance.distance_terms(&fa, &fb, None);
+            let n = terms.dims()[0];
+            let values = tensor_values(terms);
+            for row in values.chunks_exact(6) {
+                for (s, v) in sums.iter_mut().zip(row) {
+                    *s += f64::from(*v);
+                }
+            }
+            count += n;
+        }
+        if count == 0 {
+            return Err(VggError::Calibration("no image pairs given".into()));
+        }
+        let means = sums.map(|s| s / count as f64);
+        if let Some(i) = means.iter().position(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(VggError::Calibration(format!(
+                "mean {} term is {} over {count} images: the pairs must differ",
+                LAYER_NAMES[i], means[i]
+            )));
+        }
+        Ok(Self(means.map(|m| (means[0] / m) as f32)))
+    }
+}
+
+impl Default for LayerWeights {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor data")
+}
+
+/// The distance `L` of METHOD.md: a VGG-19 and the six layer weights.
+#[derive(Debug)]
+pub struct PerceptualDistance {
+    vgg: Vgg19Features,
+    weights: LayerWeights,
+}
+
+impl PerceptualDistance {
+    /// A distance from a network and layer weights.
+    pub fn new(vgg: Vgg19Features, weights: LayerWeights) -> Self {
+        Self { vgg, weights }
+    }
+
+    /// The network.
+    pub fn vgg(&self) -> &Vgg19Features {
+        &self.vgg
+    }
+
+    /// The layer weights λ.
+    pub fn weights(&self) -> LayerWeights {
+        self.weights
+    }
+
+    /// Replaces the layer weights (e.g. by calibrated ones).
+    pub fn set_weights(&mut self, weights: LayerWeights) {
+        self.weights = weights;
+    }
+
+    /// The network's description ([`Vgg19Features::describe`]).
+    pub fn describe(&self) -> &str {
+        self.vgg.describe()
+    }
+
+    /// The six maps of `[N, 3, H, W]` images in `[-1, 1]` (`H, W ≥ 16`).
+    pub fn features(&self, images: Tensor<4>) -> Features {
+        let x = Vgg19Features::normalize(images);
+        let [f1, f2, f3, f4, f5] = self.vgg.forward_normalized(x.clone());
+        Features {
+            maps: [x, f1, f2, f3, f4, f5],
+        }
+    }
+
+    /// Per-layer terms `[N, 6]`: term `i` of sample `n` is the mean over `C_i × H_i × W_i` of
+    /// `|fake_i − real_i| × mask_i`, with `mask_i` the `[N or 1, 1, H, W]` mask area-downsampled
+    /// to the layer ([`mask_pyramid`]); no mask means all ones.
+    ///
+    /// `real` may have batch 1 against `N` fakes (it is broadcast), or batch `N`. Differentiable
+    /// in both feature sets.
+    ///
+    /// # Panics
+    /// If the batch sizes or the map sizes (image sizes) disagree, or the mask is not
+    /// `[N or 1, 1, H, W]` at the image size.
+    pub fn distance_terms(
+        &self,
+        real: &Features,
+        fake: &Features,
+        mask: Option<Tensor<4>>,
+    ) -> Tensor<2> {
+        let n = fake.batch_size();
+        let nr = real.batch_size();
+        assert!(
+            nr == n || nr == 1,
+            "real features have batch {nr}, fakes {n}: need equal batches or a real batch of 1"
+        );
+        let masks = mask.map(|m| {
+            let [nm, cm, hm, wm] = m.dims();
+            let [_, _, h, w] = fake.maps[0].dims();
+            assert!(
+                (nm == n || nm == 1) && cm == 1 && [hm, wm] == [h, w],
+                "mask must be [{n} or 1, 1, {h}, {w}], got {:?}",
+                m.dims()
+            );
+            mask_pyramid(m)
+        });
+        let terms: Vec<Tensor<2>> = (0..6)
+            .map(|i| {
+                let f = fake.maps[i].clone();
+                let dims = f.dims();
+                let r = real.maps[i].clone();
+                let rdims = r.dims();
+                assert_eq!(
+                    rdims[1..],
+                    dims[1..],
+                    "{} maps differ in shape: real {rdims:?}, fake {dims:?}",
+                    LAYER_NAMES[i]
+                );
+                let r = if rdims[0] == n { r } else { r.expand(dims) };
+                let mut diff = (f - r).abs();
+                if let Some(masks) = &masks {
+                    let m = masks[i].clone();
+                    assert_eq!(
+                        m.dims()[2..],
+                        dims[2..],
+                        "mask pyramid vs {}",
+                        LAYER_NAMES[i]
+                    );
+                    diff = diff * m.expand(dims);
+                }
+                diff.reshape([n, dims[1] * dims[2] * dims[3]]).mean_dim(1)
+            })
+            .collect();
+        Tensor::cat(terms, 1)
+    }
+
+    /// `L` per sample, `[N]`: `Σ_i λ_i · term_i` of [`PerceptualDistance::distance_terms`].
+    pub fn distance(&self, real: &Features, fake: &Features, mask: Option<Tensor<4>>) -> Tensor<1> {
+        let terms = self.distance_terms(real, fake, mask);
+        let [n, _] = terms.dims();
+        let weights = Tensor::<2>::from_data(
+            TensorData::new(self.weights.0.to_vec(), [1, 6]),
+            &terms.device(),
+        );
+        (terms * weights.expand([n, 6])).sum_dim(1).reshape([n])
+    }
+
+    /// `L` between two batches of `[N, 3, H, W]` images in `[-1, 1]` (features computed here).
+    pub fn distance_images(
+        &self,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+        mask: Option<Tensor<4>>,
+    ) -> Tensor<1> {
+        let real = self.features(real);
+        let fake = self.features(fake);
+        self.distance(&real, &fake, mask)
+    }
+}
+
+/// `H × W × 3` row-major RGB8 to a `[1, 3, H, W]` image in `[-1, 1]` (`v / 127.5 − 1`).
+///
+/// # Panics
+/// If `rgb.len() != h * w * 3`.
+pub fn rgb_to_tensor(rgb: &[u8], h: usize, w: usize, device: &Device) -> Tensor<4> {
+    assert_eq!(
+        rgb.len(),
+        h * w * 3,
+        "RGB8 buffer of {h}x{w} must hold {} bytes",
+        h * w * 3
+    );
+    let mut planar = vec![0.0f32; 3 * h * w];
+    for (p, px) in rgb.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            planar[c * h * w + p] = f32::from(px[c]) / 127.5 - 1.0;
+        }
+    }
+    Tensor::from_data(TensorData::new(planar, [1, 3, h, w]), device)
+}
+
+/// `[N, 3, H, W]` images in `[-1, 1]` to RGB8: `N` images one after another, each `H × W × 3`
+/// row-major; values are clamped to `[-1, 1]` and rounded (`(v + 1) · 127.5`). The inverse of
+/// [`rgb_to_tensor`] on its outputs.
+pub fn tensor_to_rgb(images: Tensor<4>) -> Vec<u8> {
+    let [n, c, h, w] = images.dims();
+    assert_eq!(
+        c,
+        3,
+        "tensor_to_rgb takes [N, 3, H, W], got {:?}",
+        images.dims()
+    );
+    let values = tensor_values(images);
+    let mut rgb = vec![0u8; n * h * w * 3];
+    for b in 0..n {
+        for ch in 0..3 {
+            let plane = &values[(b * 3 + ch) * h * w..][..h * w];
+            for (p, v) in plane.iter().enumerate() {
+                let byte = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round();
+                rgb[(b * h * w + p) * 3 + ch] = byte as u8;
+            }
+        }
+    }
+    rgb
+}
+
+/// One row of a [`DistanceReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerTerm {
+    /// Layer name ([`LAYER_NAMES`]).
+    pub layer: String,
+    /// The unweighted term: mean `|Φ(a) − Φ(b)|` over the layer.
+    pub term: f32,
+    /// The layer weight λ.
+    pub weight: f32,
+    /// `weight × term`.
+    pub weighted: f32,
+}
+
+/// What `cimle distance A.png B.png` prints: every term of `L(A, B)` and the total.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DistanceReport {
+    /// The network ([`Vgg19Features::describe`]).
+    pub network: String,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// The six terms.
+    pub layers: Vec<LayerTerm>,
+    /// `Σ weighted`.
+    pub total: f32,
+}
+
+impl fmt::Display for DistanceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "perceptual distance, {} ({}x{})",
+            self.network, self.width, self.height
+        )?;
+        writeln!(
+            f,
+            "{:<8} {:>12} {:>12} {:>12}",
+            "layer", "term", "weight", "weighted"
+        )?;
+        for l in &self.layers {
+            writeln!(
+                f,
+                "{:<8} {:>12.6} {:>12.6} {:>12.6}",
+                l.layer, l.term, l.weight, l.weighted
+            )?;
+        }
+        write!(
+            f,
+            "{:<8} {:>12} {:>12} {:>12.6}",
+            "total", "", "", self.total
+        )
+    }
+}
+
+/// The distance between two `h × w` RGB8 images, term by term (for `cimle distance`).
+///
+/// # Panics
+/// If a buffer is not `h * w * 3` bytes, or `h` or `w` is below [`MIN_SIDE`].
+pub fn distance_report(
+    dist: &PerceptualDistance,
+    a_rgb: &[u8],
+    b_rgb: &[u8],
+    h: usize,
+    w: usize,
+    device: &Device,
+) -> DistanceReport {
+    let a = dist.features(rgb_to_tensor(a_rgb, h, w, device));
+    let b = dist.features(rgb_to_tensor(b_rgb, h, w, device));
+    let terms = tensor_values(dist.distance_terms(&a, &b, None));
+    let weights = dist.weights().0;
+    let layers: Vec<LayerTerm> = (0..6)
+        .map(|i| LayerTerm {
+            layer: LAYER_NAMES[i].to_string(),
+            term: terms[i],
+            weight: weights[i],
+            weighted: terms[i] * weights[i],
+        })
+        .collect();
+    let total = layers.iter().map(|l| l.weighted).sum();
+    DistanceReport {
+        network: dist.describe().to_string(),
+        height: h,
+        width: w,
+        layers,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn small_vgg(seed: u64) -> Vgg19Features {
+        Vgg19Features::random(seed, &Vgg19Config::new().with_width_div(16), &device()).unwrap()
+    }
+
+    /// Deterministic images in `[-1, 1]`, different per `k`.
+    fn image(k: usize, n: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+        let values: Vec<f32> = (0..n * 3 * h * w)
+            .map(|i| (((i * (7 + 2 * k) + 3 * k) % 23) as f32) / 11.0 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(values, [n, 3, h, w]), device)
+    }
+
+    fn noise(n: usize, h: usize, w: usize, seed: u64, scale: f32, device: &Device) -> Tensor<4> {
+        let mut values = vec![0.0f32; n * 3 * h * w];
+        PortableRng::new(seed).fill_normal(&mut values);
+        values.iter_mut().for_each(|v| *v *= scale);
+        Tensor::from_data(TensorData::new(values, [n, 3, h, w]), device)
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        tensor_values(t)
+    }
+
+    #[test]
+    fn random_vgg_is_deterministic_and_described() {
+        let a = small_vgg(7);
+        let b = small_vgg(7);
+        let c = small_vgg(8);
+        assert_eq!(a.describe(), "random-feature VGG-19 (seed 7)");
+        assert_eq!(a.convs().len(), 16);
+        assert_eq!(a.feature_channels(), [4, 8, 16, 32, 32]);
+        let w = |v: &Vgg19Features, k: usize| values(v.convs()[k].weight.val());
+        assert_eq!(w(&a, 5), w(&b, 5));
+        assert_ne!(w(&a, 5), w(&c, 5));
+        // He-normal: std sqrt(2 / fan_in) within sampling error (conv 13: 32 x 32 x 9 weights).
+        let v = w(&a, 13);
+        let var = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64;
+        let expected = 2.0 / (32.0 * 9.0);
+        assert!(
+            (var / expected - 1.0).abs() < 0.1,
+            "variance {var} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn config_rejects_bad_width_div() {
+        assert!(Vgg19Config::new().with_width_div(3).check().is_err());
+        assert!(Vgg19Config::new().with_width_div(0).check().is_err());
+        assert_eq!(Vgg19Config::new().channels()[15], 512);
+        assert_eq!(Vgg19Config::new().weight_shapes()[2], [128, 64, 3, 3]);
+    }
+
+    #[test]
+    fn feature_shapes_follow_the_pooling() {
+        let dist = PerceptualDistance::new(small_vgg(1), LayerWeights::paper());
+        let f = dist.features(image(0, 2, 48, 80, &device()));
+        assert_eq!(
+            f.shapes(),
+            [
+                [2, 3, 48, 80],
+                [2, 4, 48, 80],
+                [2, 8, 24, 40],
+                [2, 16, 12, 20],
+                [2, 32, 6, 10],
+                [2, 32, 3, 5]
+            ]
+        );
+    }
+
+    #[test]
+    fn distance_to_self_is_zero() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(1), LayerWeights::paper());
+        let x = image(1, 2, 32, 32, &dev);
+        let f = dist.features(x);
+        let d = values(dist.distance(&f, &f, None));
+        assert_eq!(d, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn distance_grows_with_noise() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(2), LayerWeights::paper());
+        let x = image(2, 1, 32, 32, &dev);
+        let real = dist.features(x.clone());
+        let mut last = 0.0;
+        for (k, scale) in [0.02, 0.1, 0.5].into_iter().enumerate() {
+            let fake = dist.features(x.clone() + noise(1, 32, 32, 5, scale, &dev));
+            let d = values(dist.distance(&real, &fake, None))[0];
+            let terms = values(dist.distance_terms(&real, &fake, None));
+            assert!(terms.iter().all(|t| *t > 0.0), "step {k}: terms {terms:?}");
+            assert!(d > last, "step {k}: distance {d} not above {last}");
+            last = d;
+        }
+    }
+
+    #[test]
+    fn zero_mask_gives_zero_and_ones_mask_changes_nothing() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(3), LayerWeights::paper());
+        let real = dist.features(image(3, 2, 32, 48, &dev));
+        let fake = dist.features(image(4, 2, 32, 48, &dev));
+        let zeros = Tensor::<4>::zeros([2, 1, 32, 48], &dev);
+        assert_eq!(
+            values(dist.distance(&real, &fake, Some(zeros))),
+            vec![0.0; 2]
+        );
+        let ones = Tensor::<4>::ones([1, 1, 32, 48], &dev);
+        let with = values(dist.distance_terms(&real, &fake, Some(ones)));
+        let without = values(dist.distance_terms(&real, &fake, None));
+        for (a, b) in with.iter().zip(&without) {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn half_mask_weights_the_masked_half() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(3), LayerWeights::paper());
+        let real = dist.features(image(3, 1, 32, 32, &dev));
+        let fake = dist.features(image(4, 1, 32, 32, &dev));
+        // Left half 1, right half 0: the pixel term only sees the left half's differences.
+        let mask_values: Vec<f32> = (0..32 * 32)
+            .map(|p| if p % 32 < 16 { 1.0 } else { 0.0 })
+            .collect();
+        let mask = Tensor::<4>::from_data(TensorData::new(mask_values, [1, 1, 32, 32]), &dev);
+        let masked = values(dist.distance_terms(&real, &fake, Some(mask)))[0];
+        let diff = values((real.maps[0].clone() - fake.maps[0].clone()).abs());
+        let left: f32 = diff
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 32 < 16)
+            .map(|(_, v)| v)
+            .sum();
+        let expected = left / diff.len() as f32;
+        assert!((masked - expected).abs() < 1e-5, "{masked} vs {expected}");
+    }
+
+    #[test]
+    fn mask_pyramid_matches_layer_sizes() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(4), LayerWeights::paper());
+        for (h, w) in [(32, 32), (48, 80), (64, 128)] {
+            let f = dist.features(image(5, 1, h, w, &dev));
+            let pyramid = mask_pyramid(Tensor::<4>::ones([1, 1, h, w], &dev));
+            for (i, (m, map)) in pyramid.iter().zip(&f.maps).enumerate() {
+                assert_eq!(m.dims()[2..], map.dims()[2..], "layer {i} at {h}x{w}");
+            }
+        }
+        // Area downsampling: a mask with one bright 2x2 block averages it.
+        let mut v = vec![0.0f32; 32 * 32];
+        for (y, x) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            v[y * 32 + x] = 1.0;
+        }
+        let pyramid = mask_pyramid(Tensor::from_data(TensorData::new(v, [1, 1, 32, 32]), &dev));
+        assert_eq!(values(pyramid[2].clone())[0], 1.0);
+        assert_eq!(values(pyramid[3].clone())[0], 0.25);
+        assert_eq!(values(pyramid[5].clone())[0], 1.0 / 64.0);
+    }
+
+    #[test]
+    fn paper_weights_are_the_stated_constants() {
+        let w = LayerWeights::paper().0;
+        let expected = [
+            1.0,
+            0.714_285_7,
+            0.555_555_6,
+            0.769_230_8,
+            0.454_545_45,
+            16.129_032,
+        ];
+        for (a, b) in w.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{w:?}");
+        }
+        assert_eq!(LayerWeights::default(), LayerWeights::paper());
+        assert_eq!(LayerWeights::crn_cityscapes().0[5], 12.5);
+    }
+
+    #[test]
+    fn calibrated_weights_equalise_contributions() {
+        let dev = device();
+        let mut dist = PerceptualDistance::new(small_vgg(5), LayerWeights::uniform());
+        let pairs = vec![
+            (image(6, 2, 32, 32, &dev), image(7, 2, 32, 32, &dev)),
+            (image(8, 1, 32, 32, &dev), image(9, 1, 32, 32, &dev)),
+        ];
+        let weights = LayerWeights::calibrate(&dist, &pairs).unwrap();
+        assert_eq!(weights.0[0], 1.0);
+        dist.set_weights(weights);
+        // Mean weighted contribution of each layer over the calibration images.
+        let mut contrib = [0.0f64; 6];
+        for (a, b) in &pairs {
+            let t = values(dist.distance_terms(
+                &dist.features(a.clone()),
+                &dist.features(b.clone()),
+                None,
+            ));
+            for row in t.chunks_exact(6) {
+                for i in 0..6 {
+                    contrib[i] += f64::from(row[i] * weights.0[i]) / 3.0;
+                }
+            }
+        }
+        for c in contrib {
+            assert!((c / contrib[0] - 1.0).abs() < 1e-4, "{contrib:?}");
+        }
+        // Identical pairs cannot be calibrated on.
+        let same = vec![(image(6, 1, 32, 32, &dev), image(6, 1, 32, 32, &dev))];
+        assert!(LayerWeights::calibrate(&dist, &same).is_err());
+        assert!(LayerWeights::calibrate(&dist, &[]).is_err());
+    }
+
+    #[test]
+    fn batch_of_one_broadcasts_against_candidates() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(6), LayerWeights::paper());
+        let real = dist.features(image(10, 1, 32, 32, &dev));
+        let fakes = dist.features(image(11, 4, 32, 32, &dev) + noise(4, 32, 32, 9, 0.3, &dev));
+        let mask = Tensor::<4>::ones([1, 1, 32, 32], &dev).mul_scalar(0.5);
+        let broadcast = values(dist.distance(&real, &fakes, Some(mask.clone())));
+        let repeated =
+            values(dist.distance(&real.repeat(4), &fakes, Some(mask.clone().repeat_dim(0, 4))));
+        assert_eq!(broadcast.len(), 4);
+        for (a, b) in broadcast.iter().zip(&repeated) {
+            assert!((a - b).abs() <= 1e-6 * b.abs(), "{a} vs {b}");
+        }
+        // Batched equals one at a time.
+        for k in 0..4 {
+            let one = Features {
+                maps: fakes.maps.clone().map(|m| m.narrow(0, k, 1)),
+            };
+            let d = values(dist.distance(&real, &one, Some(mask.clone())))[0];
+            assert!(
+                (d - broadcast[k]).abs() <= 1e-5 * d.abs(),
+                "{d} vs {}",
+                broadcast[k]
+            );
+        }
+    }
+
+    #[test]
+    fn gradient_flows_to_the_input() {
+        let dev = Device::flex().autodiff();
+        let vgg = Vgg19Features::random(11, &Vgg19Config::new().with_width_div(16), &dev).unwrap();
+        let dist = PerceptualDistance::new(vgg, LayerWeights::paper());
+        let real = dist.features(image(12, 2, 32, 32, &dev)).detach();
+        let x = image(13, 2, 32, 32, &dev).require_grad();
+        let fake = dist.features(x.clone());
+        let mask = Tensor::<4>::ones([2, 1, 32, 32], &dev);
+        let loss = dist.distance(&real, &fake, Some(mask)).mean();
+        let grads = loss.backward();
+        let g = values(x.grad(&grads).expect("input gradient"));
+        assert_eq!(g.len(), 2 * 3 * 32 * 32);
+        assert!(g.iter().all(|v| v.is_finite()));
+        let nonzero = g.iter().filter(|v| **v != 0.0).count();
+        assert!(
+            nonzero > g.len() / 2,
+            "only {nonzero} non-zero gradient entries"
+        );
+        // The VGG is frozen: its weights get no gradient.
+        assert!(dist.vgg().convs()[0].weight.val().grad(&grads).is_none());
+    }
+
+    #[test]
+    fn rgb_round_trip() {
+        let dev = device();
+        let rgb: Vec<u8> = (0..16 * 20 * 3).map(|i| ((i * 37) % 256) as u8).collect();
+        let t = rgb_to_tensor(&rgb, 16, 20, &dev);
+        assert_eq!(t.dims(), [1, 3, 16, 20]);
+        let v = values(t.clone());
+        assert_eq!(v[0], f32::from(rgb[0]) / 127.5 - 1.0);
+        assert_eq!(v[16 * 20], f32::from(rgb[1]) / 127.5 - 1.0); // green plane
+        assert_eq!(tensor_to_rgb(t), rgb);
+        let extreme =
+            Tensor::<4>::from_data(TensorData::new(vec![-3.0f32, 3.0, 0.0], [1, 3, 1, 1]), &dev);
+        assert_eq!(tensor_to_rgb(extreme), vec![0, 255, 128]);
+    }
+
+    #[test]
+    fn report_lists_terms_and_total() {
+        let dev = device();
+        let dist = PerceptualDistance::new(small_vgg(9), LayerWeights::paper());
+        let a: Vec<u8> = (0..32 * 32 * 3).map(|i| ((i * 13) % 256) as u8).collect();
+        let b: Vec<u8> = (0..32 * 32 * 3)
+            .map(|i| ((i * 29 + 7) % 256) as u8)
+            .collect();
+        let report = distance_report(&dist, &a, &b, 32, 32, &dev);
+        assert_eq!(report.network, "random-feature VGG-19 (seed 9)");
+        assert_eq!(report.layers.len(), 6);
+        let sum: f32 = report.layers.iter().map(|l| l.weighted).sum();
+        assert!((report.total - sum).abs() < 1e-6);
+        let direct = values(dist.distance_images(
+            rgb_to_tensor(&a, 32, 32, &dev),
+            rgb_to_tensor(&b, 32, 32, &dev),
+            None,
+        ))[0];
+        assert!(
+            (report.total - direct).abs() <= 1e-5 * direct,
+            "{} vs {direct}",
+            report.total
+        );
+        let same = distance_report(&dist, &a, &a, 32, 32, &dev);
+        assert_eq!(same.total, 0.0);
+        let table = report.to_string();
+        assert!(
+            table.contains("conv5_2") && table.contains("total"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["layers"][5]["layer"], "conv5_2");
+        assert!(json["total"].as_f64().unwrap() > 0.0);
+    }
+}

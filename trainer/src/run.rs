@@ -1,0 +1,463 @@
+//! A training run on disk: `config.json`, per-round atomic checkpoints, sample grids and loss
+//! curves, and `--resume` that loses at most the round in progress.
+//!
+//! ```text
+//! RUN/config.json             the TrainingConfig, written first
+//! RUN/checkpoint.bin          weights + optimiser state + RNG state + round (atomic)
+//! RUN/weights.safetensors     the generator in cimle's weights format, f32 (atomic)
+//! RUN/samples/round-NN.png    layout | photo | samples, for a few fixed layouts and seeds
+//! RUN/loss.csv, RUN/loss.png  every step's loss, and its curve
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
+use cimle::generator::{Generator, images_to_rgb8, one_hot};
+use cimle::latent::{LatentCode, PortableRng};
+use cimle::weights::{Precision, save_generator};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::imle::{
+    Pair, TrainingConfig, auto_selection_batch, available_memory, candidate_seed, choose_indices,
+    init_optimizer, round_lr, select_nearest_latents, train_step,
+};
+use crate::perceptual::{LayerWeights, PerceptualDistance, Vgg19Features};
+use crate::picture::{RgbImage, grid, line_chart, write_atomic};
+
+const CHECKPOINT_MAGIC: &[u8; 8] = b"CIMLECKP";
+const CHECKPOINT_VERSION: u32 = 1;
+/// Seeds of the sample columns in every round's grid: fixed, so rounds compare.
+const PREVIEW_SEEDS: [u64; 6] = [0, 1, 2, 3, 4, 5];
+
+/// Why a run could not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{0} already holds a checkpoint: pass --resume to continue that run, or choose another --out"
+    )]
+    Exists(PathBuf),
+    #[error("{path}: not a cimle checkpoint ({why}); delete it or choose another --out")]
+    BadCheckpoint { path: PathBuf, why: String },
+    #[error("no training data: the dataset is empty")]
+    NoData,
+    #[error("could not save weights: {0}")]
+    Weights(#[from] cimle::weights::WeightsError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What survives a kill: everything needed to continue after the last finished round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    /// Rounds completed.
+    pub rounds_done: usize,
+    /// The run's random generator after the last completed round.
+    pub rng: PortableRng,
+    /// `(round, step, loss)` of every training step so far.
+    pub losses: Vec<(usize, usize, f32)>,
+    /// Seconds spent in completed rounds.
+    pub seconds: f64,
+    /// The layer weights λ in use.
+    pub layer_weights: LayerWeights,
+}
+
+/// Result of [`train_run`].
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub state: RunState,
+    /// Path of the latest weights file.
+    pub weights: PathBuf,
+}
+
+/// Options of a run that are not part of the model's definition.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Continue from `out/checkpoint.bin`.
+    pub resume: bool,
+    /// Show progress bars (they hide themselves when stderr is not a terminal).
+    pub progress: bool,
+}
+
+fn encode_checkpoint(state: &RunState, model: &[u8], optim: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    let mut out = Vec::with_capacity(32 + json.len() + model.len() + optim.len());
+    out.extend_from_slice(CHECKPOINT_MAGIC);
+    out.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+    for part in [&json[..], model, optim] {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+fn decode_checkpoint(bytes: &[u8]) -> Result<(RunState, Vec<u8>, Vec<u8>), String> {
+    if bytes.len() < 12 || &bytes[..8] != CHECKPOINT_MAGIC {
+        return Err("wrong magic bytes".into());
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != CHECKPOINT_VERSION {
+        return Err(format!(
+            "checkpoint version {version}, this build reads {CHECKPOINT_VERSION}"
+        ));
+    }
+    let mut rest = &bytes[12..];
+    let mut parts = Vec::new();
+    for _ in 0..3 {
+        if rest.len() < 8 {
+            return Err("truncated".into());
+        }
+        let mut len_bytes = [0u8; 8];
+        len_bytes.copy_from_slice(&rest[..8]);
+        let len = u64::from_le_bytes(len_bytes) as usize;
+        rest = &rest[8..];
+        if rest.len() < len {
+            return Err("truncated".into());
+        }
+        parts.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    let optim = parts.pop().unwrap_or_default();
+    let model = parts.pop().unwrap_or_default();
+    let json = parts.pop().unwrap_or_default();
+    let state = serde_json::from_slice(&json).map_err(|e| format!("state: {e}"))?;
+    Ok((state, model, optim))
+}
+
+/// Reads a run's checkpoint: its state, and the generator and optimiser on `device`.
+pub fn load_checkpoint(
+    path: &Path,
+    config: &TrainingConfig,
+    device: &Device,
+) -> Result<(RunState, Generator, ModuleOptimizer), RunError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let bad = |why: String| RunError::BadCheckpoint {
+        path: path.to_path_buf(),
+        why,
+    };
+    let (state, model, optim) = decode_checkpoint(&bytes).map_err(bad)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
+        .map_err(|e| bad(format!("model record: {e}")))?;
+    let generator = config
+        .generator
+        .init(device)
+        .try_load_record(record)
+        .map_err(|e| bad(format!("model record: {e}")))?;
+    let optimizer = init_optimizer(config)
+        .from_bytes(Bytes::from_bytes_vec(optim))
+        .map_err(|e| bad(format!("optimiser state: {e}")))?;
+    Ok((state, generator, optimizer))
+}
+
+fn bar(len: u64, prefix: String, show: bool) -> ProgressBar {
+    let pb = if show {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>18} [{bar:28}] {pos}/{len} {per_sec:>10} ETA {eta:>4} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(prefix);
+    pb
+}
+
+/// Renders `layouts` with the fixed preview seeds: `[layout, photo, samples...]` per row.
+fn preview_grid(
+    generator: &Generator,
+    previews: &[&Pair],
+    latent: usize,
+    device: &Device,
+) -> RgbImage {
+    let mut cells = Vec::new();
+    for pair in previews {
+        let (h, w) = (pair.layout.height(), pair.layout.width());
+        cells.push(
+            RgbImage::from_rgb(w, h, pair.layout.to_color_rgb())
+                .unwrap_or(RgbImage::filled(w, h, [0; 3])),
+        );
+        cells.push(
+            RgbImage::from_rgb(w, h, pair.image.clone()).unwrap_or(RgbImage::filled(w, h, [0; 3])),
+        );
+        let codes: Vec<LatentCode> = PREVIEW_SEEDS
+            .iter()
+            .map(|&s| LatentCode::from_seed(s, latent, h, w))
+            .collect();
+        let layouts = vec![&pair.layout; codes.len()];
+        let x = one_hot(&layouts, generator.num_classes(), device);
+        if let Ok(z) = LatentCode::batch_tensor(&codes, device) {
+            let data = generator
+                .forward(x, z)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            for rgb in images_to_rgb8(&data, codes.len(), h, w) {
+                cells.push(RgbImage::from_rgb(w, h, rgb).unwrap_or(RgbImage::filled(w, h, [0; 3])));
+            }
+        }
+    }
+    grid(&cells, 2 + PREVIEW_SEEDS.len(), 2, [255, 255, 255])
+}
+
+/// Runs (or resumes) conditional IMLE training on `pairs`, writing everything under
+/// `options.out`. `vgg` is the distance's network on `device` (without autodiff); training
+/// runs on `device.autodiff()`.
+pub fn train_run(
+    config: &TrainingConfig,
+    pairs: &[Pair],
+    vgg: Vgg19Features,
+    layer_weights: LayerWeights,
+    device: &Device,
+    options: &RunOptions,
+) -> Result<RunSummary, RunError> {
+    if pairs.is_empty() {
+        return Err(RunError::NoData);
+    }
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let checkpoint_path = out.join("checkpoint.bin");
+    let weights_path = out.join("weights.safetensors");
+    let ad = device.clone().autodiff();
+
+    let (mut state, mut generator, mut optimizer) = if options.resume && checkpoint_path.exists() {
+        load_checkpoint(&checkpoint_path, config, &ad)?
+    } else {
+        if checkpoint_path.exists() && !options.resume {
+            return Err(RunError::Exists(out.clone()));
+        }
+        let config_path = out.join("config.json");
+        let json = serde_json::to_vec_pretty(config).unwrap_or_default();
+        write_atomic(&config_path, &json).map_err(io_err(&config_path))?;
+        let state = RunState {
+            rounds_done: 0,
+            rng: PortableRng::new(config.seed),
+            losses: Vec::new(),
+            seconds: 0.0,
+            layer_weights,
+        };
+        (state, config.generator.init(&ad), init_optimizer(config))
+    };
+
+    let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), state.layer_weights);
+    let select_distance = PerceptualDistance::new(vgg, state.layer_weights);
+    let gen_cfg = &config.generator;
+    let m = config.candidates.max(1);
+    let batch = if config.selection_batch > 0 {
+        config.selection_batch
+    } else {
+        auto_selection_batch(gen_cfg, m, available_memory())
+    };
+    let previews: Vec<&Pair> = pairs.iter().take(3).collect();
+
+    for round in state.rounds_done..config.rounds {
+        let started = Instant::now();
+        if config.reinit_after_rounds == Some(round) && round > 0 {
+            generator = generator.with_new_noise_encoder(gen_cfg, &ad);
+        }
+        let lr = round_lr(config, round);
+        let label = format!("round {}/{}", round + 1, config.rounds);
+
+        // 1. Pick S.
+        let chosen = choose_indices(&mut state.rng, pairs.len(), config.images_per_round);
+        let selected: Vec<&Pair> = chosen.iter().map(|&i| &pairs[i]).collect();
+
+        // 2. Nearest of m codes per image, rendered without gradients.
+        let candidates: Vec<Vec<LatentCode>> = chosen
+            .iter()
+            .map(|&k| {
+                (0..m)
+                    .map(|j| {
+                        LatentCode::from_seed(
+                            candidate_seed(config.seed, round, k, j),
+                            gen_cfg.latent_channels,
+                            gen_cfg.height,
+                            gen_cfg.width,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let pb = bar(
+            selected.len() as u64,
+            format!("{label} select"),
+            options.progress,
+        );
+        let inference = generator.valid();
+        let selections = select_nearest_latents(
+            &inference,
+            &select_distance,
+            &selected,
+            &candidates,
+            None,
+            batch,
+            device,
+            |n| pb.inc(n as u64),
+        );
+        pb.finish_and_clear();
+        let codes: Vec<&LatentCode> = selections
+            .iter()
+            .zip(&candidates)
+            .map(|(s, c)| &c[s.index])
+            .collect();
+
+        // 3. L Adam steps on the selected pairs.
+        let pb = bar(
+            config.steps_per_round as u64,
+            format!("{label} train"),
+            options.progress,
+        );
+        let mut order: Vec<usize> = Vec::new();
+        let bs = config.batch_size.max(1);
+        let mut running = 0.0f32;
+        for step in 0..config.steps_per_round {
+            let mut idx = Vec::with_capacity(bs);
+            while idx.len() < bs {
+                if order.is_empty() {
+                    order = choose_indices(&mut state.rng, selected.len(), selected.len());
+                }
+                idx.extend(order.pop());
+            }
+            let batch_pairs: Vec<&Pair> = idx.iter().map(|&i| selected[i]).collect();
+            let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| codes[i]).collect();
+            let (g, loss) = train_step(
+                generator,
+                &mut optimizer,
+                &train_distance,
+                &batch_pairs,
+                &batch_codes,
+                None::<Tensor<4>>,
+                lr,
+                &ad,
+            );
+            generator = g;
+            state.losses.push((round, step, loss));
+            running = if step == 0 {
+                loss
+            } else {
+                0.95 * running + 0.05 * loss
+            };
+            pb.set_message(format!("loss {running:.4}"));
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+
+        // Outputs of the round: checkpoint first (it is what --resume needs), then the rest.
+        state.rounds_done = round + 1;
+        state.seconds += started.elapsed().as_secs_f64();
+        let model_bytes = generator
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| RunError::BadCheckpoint {
+                path: checkpoint_path.clone(),
+                why: e.to_string(),
+            })?;
+        let optim_bytes =
+            optimizer
+                .into_bytes()
+                .map(|b| b.to_vec())
+                .map_err(|e| RunError::BadCheckpoint {
+                    path: checkpoint_path.clone(),
+                    why: e.to_string(),
+                })?;
+        let ckpt = encode_checkpoint(&state, &model_bytes, &optim_bytes);
+        write_atomic(&checkpoint_path, &ckpt).map_err(io_err(&checkpoint_path))?;
+
+        let inference = generator.valid();
+        let mut provenance = BTreeMap::new();
+        provenance.insert("round".to_string(), state.rounds_done.to_string());
+        provenance.insert("data".to_string(), config.data.clone());
+        provenance.insert("distance".to_string(), config.distance.clone());
+        provenance.insert(
+            "trained_by".to_string(),
+            format!("cimle {}", env!("CARGO_PKG_VERSION")),
+        );
+        let weights = save_generator(&inference, gen_cfg, Precision::F32, &provenance)?;
+        write_atomic(&weights_path, &weights).map_err(io_err(&weights_path))?;
+
+        let grid_path = out
+            .join("samples")
+            .join(format!("round-{:02}.png", round + 1));
+        let picture = preview_grid(&inference, &previews, gen_cfg.latent_channels, device);
+        write_atomic(&grid_path, &picture.encode_png()).map_err(io_err(&grid_path))?;
+        write_loss_outputs(out, &state.losses)?;
+        let round_losses: Vec<f32> = state
+            .losses
+            .iter()
+            .filter(|l| l.0 == round)
+            .map(|l| l.2)
+            .collect();
+        let mean = round_losses.iter().sum::<f32>() / round_losses.len().max(1) as f32;
+        if options.progress {
+            let sel =
+                selections.iter().map(|s| s.distance).sum::<f32>() / selections.len().max(1) as f32;
+            eprintln!(
+                "{label}: mean selected distance {sel:.4}, mean training loss {mean:.4}, {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(RunSummary {
+        state,
+        weights: weights_path,
+    })
+}
+
+/// Writes `loss.csv` (round, step, loss) and `loss.png` (loss against global step).
+pub fn write_loss_outputs(out: &Path, losses: &[(usize, usize, f32)]) -> Result<(), RunError> {
+    let mut csv = String::from("round,step,global_step,loss\n");
+    let mut points = Vec::with_capacity(losses.len());
+    for (i, (r, s, l)) in losses.iter().enumerate() {
+        csv.push_str(&format!("{r},{s},{i},{l}\n"));
+        points.push((i as f64, *l as f64));
+    }
+    let csv_path = out.join("loss.csv");
+    write_atomic(&csv_path, csv.as_bytes()).map_err(io_err(&csv_path))?;
+    let png_path = out.join("loss.png");
+    write_atomic(&png_path, &line_chart(&points, 640, 320).encode_png()).map_err(io_err(&png_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_container_round_trips_and_rejects_damage() {
+        let state = RunState {
+            rounds_done: 2,
+            rng: PortableRng::new(4),
+            losses: vec![(0, 0, 1.5)],
+            seconds: 3.0,
+            layer_weights: LayerWeights::paper(),
+        };
+        let bytes = encode_checkpoint(&state, b"model", b"optim");
+        let (s, m, o) = decode_checkpoint(&bytes).unwrap();
+        assert_eq!(s.rounds_done, 2);
+        assert_eq!(s.rng, state.rng);
+        assert_eq!((m.as_slice(), o.as_slice()), (&b"model"[..], &b"optim"[..]));
+        assert!(decode_checkpoint(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_checkpoint(b"PNG....").is_err());
+    }
+}
