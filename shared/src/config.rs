@@ -177,8 +177,8 @@ impl GeneratorConfig {
         if factor == 0
             || self.height == 0
             || self.width == 0
-            || self.height % factor != 0
-            || self.width % factor != 0
+            || !self.height.is_multiple_of(factor)
+            || !self.width.is_multiple_of(factor)
         {
             return Err(ConfigError::Resolution {
                 height: self.height,

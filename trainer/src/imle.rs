@@ -105,6 +105,7 @@ fn interleave(t: Tensor<4>, m: usize) -> Tensor<4> {
 /// image's candidates), and each ground truth's features are computed once. `generator` and
 /// `distance` should live on a device without autodiff. `masks[k]` is image k's rarity mask
 /// `[1, 1, H, W]` (loss rebalancing), or none.
+#[allow(clippy::too_many_arguments)]
 pub fn select_nearest_latents(
     generator: &Generator,
     distance: &PerceptualDistance,

@@ -2,6 +2,7 @@
 //! loop, sampling and export. The `cimle` binary is a thin CLI over this library.
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod imle;
 pub mod perceptual;

@@ -46,6 +46,32 @@ enum Command {
     Export(ExportArgs),
     /// Print the perceptual distance between two images, layer by layer.
     Distance(DistanceArgs),
+    /// Measure train-step time and selection throughput; writes a JSON report.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Generator preset.
+    #[arg(long, default_value = "small")]
+    preset: String,
+    /// cpu, wgpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Train steps measured (after two warm-up steps).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Images in the measured selection pass.
+    #[arg(long, default_value_t = 8)]
+    images: usize,
+    /// m: codes per image in selection.
+    #[arg(long, default_value_t = 10)]
+    candidates: usize,
+    /// JSON report path.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    vgg: VggArgs,
 }
 
 #[derive(Args, Debug)]
@@ -581,6 +607,38 @@ fn distance_command(args: DistanceArgs) -> Result<()> {
     Ok(())
 }
 
+fn bench_command(args: BenchArgs) -> Result<()> {
+    let preset: Preset = args.preset.parse()?;
+    let backend: Backend = args.backend.parse()?;
+    let device = backend.device()?;
+    let vgg = make_vgg(&args.vgg, &device)?;
+    eprintln!(
+        "cimle bench: {preset} on {backend} ({} train steps, {} images x {} codes)",
+        args.steps, args.images, args.candidates
+    );
+    let report = cimle_trainer::bench::run_bench(
+        preset.name(),
+        &backend.to_string(),
+        &preset.config(),
+        vgg,
+        &device,
+        args.steps.max(1),
+        args.images.max(1),
+        args.candidates.max(1),
+    );
+    println!(
+        "| preset | backend | resolution | parameters | train step (ms, batch 1) | selection (images/s) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!("{}", report.markdown_row());
+    println!("distance: {}", report.distance);
+    if let Some(out) = &args.out {
+        write_atomic(out, &serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -589,6 +647,7 @@ fn main() {
         Command::Sample(a) => sample_command(a),
         Command::Export(a) => export_command(a),
         Command::Distance(a) => distance_command(a),
+        Command::Bench(a) => bench_command(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1038,40 +1038,70 @@ mod tests {
             assert!((a - b).abs() <= 1e-6 * b.abs(), "{a} vs {b}");
         }
         // Batched equals one at a time.
-        for k in 0..4 {
+        for (k, want) in broadcast.iter().enumerate() {
             let one = Features {
                 maps: fakes.maps.clone().map(|m| m.narrow(0, k, 1)),
             };
             let d = values(dist.distance(&real, &one, Some(mask.clone())))[0];
-            assert!(
-                (d - broadcast[k]).abs() <= 1e-5 * d.abs(),
-                "{d} vs {}",
-                broadcast[k]
-            );
+            assert!((d - want).abs() <= 1e-5 * d.abs(), "{d} vs {want}");
         }
     }
 
     #[test]
     fn gradient_flows_to_the_input() {
         let dev = Device::flex().autodiff();
-        let vgg = Vgg19Features::random(11, &Vgg19Config::new().with_width_div(16), &dev).unwrap();
-        let dist = PerceptualDistance::new(vgg, LayerWeights::paper());
-        let real = dist.features(image(12, 2, 32, 32, &dev)).detach();
-        let x = image(13, 2, 32, 32, &dev).require_grad();
-        let fake = dist.features(x.clone());
-        let mask = Tensor::<4>::ones([2, 1, 32, 32], &dev);
-        let loss = dist.distance(&real, &fake, Some(mask)).mean();
-        let grads = loss.backward();
-        let g = values(x.grad(&grads).expect("input gradient"));
-        assert_eq!(g.len(), 2 * 3 * 32 * 32);
-        assert!(g.iter().all(|v| v.is_finite()));
-        let nonzero = g.iter().filter(|v| **v != 0.0).count();
-        assert!(
-            nonzero > g.len() / 2,
-            "only {nonzero} non-zero gradient entries"
-        );
-        // The VGG is frozen: its weights get no gradient.
-        assert!(dist.vgg().convs()[0].weight.val().grad(&grads).is_none());
+        let config = Vgg19Config::new().with_width_div(16);
+        // Built on the autodiff device, forked onto it (as the trainer does), or left on the
+        // plain device (its weights then enter the graph as constants).
+        let variants = [
+            ("built", Vgg19Features::random(11, &config, &dev).unwrap()),
+            (
+                "forked",
+                Vgg19Features::random(11, &config, &device())
+                    .unwrap()
+                    .fork(&dev),
+            ),
+            (
+                "plain",
+                Vgg19Features::random(11, &config, &device()).unwrap(),
+            ),
+        ];
+        for (how, vgg) in variants {
+            let dist = PerceptualDistance::new(vgg, LayerWeights::paper());
+            let real = dist.features(image(12, 2, 32, 32, &dev)).detach();
+            let x = image(13, 2, 32, 32, &dev).require_grad();
+            let fake = dist.features(x.clone());
+            let mask = Tensor::<4>::ones([2, 1, 32, 32], &dev);
+            let loss = dist.distance(&real, &fake, Some(mask.clone())).mean();
+            let before = values(loss.clone())[0];
+            let grads = loss.backward();
+            let g = x.grad(&grads).expect("input gradient");
+            let gv = values(g.clone());
+            assert_eq!(gv.len(), 2 * 3 * 32 * 32, "{how}");
+            assert!(gv.iter().all(|v| v.is_finite()), "{how}");
+            let nonzero = gv.iter().filter(|v| **v != 0.0).count();
+            assert!(
+                nonzero > gv.len() / 2,
+                "{how}: only {nonzero} non-zero entries"
+            );
+            // The VGG is frozen: its weights get no gradient.
+            let w = dist.vgg().convs()[0].weight.val();
+            assert!(
+                w.grad(&grads).is_none(),
+                "{how}: VGG weights got a gradient"
+            );
+            // A small step against the gradient lowers the loss.
+            let norm = gv.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let step = x.detach() - g.mul_scalar(0.05 / norm);
+            let after = values(dist.distance(&real, &dist.features(step), Some(mask)))
+                .iter()
+                .sum::<f32>()
+                / 2.0;
+            assert!(
+                after < before,
+                "{how}: loss {before} -> {after} after a descent step"
+            );
+        }
     }
 
     #[test]

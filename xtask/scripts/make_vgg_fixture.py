@@ -131,13 +131,18 @@ def write_pth(path, sd):
         blobs.append((key, np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()))
     buf = io.BytesIO()
     _TorchPickler(buf, protocol=2).dump(refs)
-    # torch.save stores every entry uncompressed.
+    # torch.save stores every entry uncompressed. A fixed timestamp keeps the file reproducible.
+    def entry(z, name, data):
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED
+        z.writestr(info, data)
+
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", buf.getvalue())
-        z.writestr("archive/byteorder", "little")
+        entry(z, "archive/data.pkl", buf.getvalue())
+        entry(z, "archive/byteorder", "little")
         for key, data in blobs:
-            z.writestr(f"archive/data/{key}", data)
-        z.writestr("archive/version", "3\n")
+            entry(z, f"archive/data/{key}", data)
+        entry(z, "archive/version", "3\n")
 
 
 # ---------------------------------------------------------------- numpy reference VGG
