@@ -102,6 +102,32 @@ pub fn one_hot(layouts: &[&Layout], num_classes: usize, device: &Device) -> Tens
     )
 }
 
+/// The inverse of [`one_hot`]: each pixel's class is its largest channel (ties go to the lower
+/// id), so soft or area-resized maps decode too. `data` is `[N, C, H, W]` channel-major.
+pub fn layouts_from_one_hot(
+    data: &[f32],
+    [n, c, h, w]: [usize; 4],
+) -> Result<Vec<Layout>, crate::layout::LayoutError> {
+    let plane = h * w;
+    (0..n)
+        .map(|i| {
+            let ids = (0..plane)
+                .map(|p| {
+                    (0..c)
+                        .map(|k| data.get((i * c + k) * plane + p).copied().unwrap_or(0.0))
+                        .enumerate()
+                        .fold(
+                            (0usize, f32::MIN),
+                            |best, (k, v)| if v > best.1 { (k, v) } else { best },
+                        )
+                        .0 as u8
+                })
+                .collect();
+            Layout::new(h, w, ids)
+        })
+        .collect()
+}
+
 fn conv3x3(c_in: usize, c_out: usize, bias: bool) -> Conv2dConfig {
     Conv2dConfig::new([c_in, c_out], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -368,6 +394,18 @@ mod tests {
         assert_eq!(data[13 * 4 + 3], 1.0);
         assert_eq!(data[19 * 4 + 2], 1.0);
         assert_eq!(data[0], 1.0);
+    }
+
+    #[test]
+    fn one_hot_round_trips_to_the_layout() {
+        let device = Device::flex();
+        let a = Layout::new(2, 3, vec![0, 1, 2, 19, 13, 10]).unwrap();
+        let b = Layout::new(2, 3, vec![18, 17, 5, 5, 8, 19]).unwrap();
+        let x = one_hot(&[&a, &b], 20, &device);
+        let dims = x.dims();
+        let data = x.into_data().try_to_vec::<f32>().unwrap();
+        let back = layouts_from_one_hot(&data, dims).unwrap();
+        assert_eq!(back, vec![a, b]);
     }
 
     /// Every preset's structure (its module count and resolution ratios) at tiny widths.

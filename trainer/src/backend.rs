@@ -12,8 +12,10 @@ use burn::tensor::Device;
 /// A compute backend the trainer can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// burn's Flex CPU backend: the default, and what the tests use.
+    /// wgpu when a physical GPU adapter exists, else the CPU: the trainer's default.
     #[default]
+    Auto,
+    /// burn's Flex CPU backend: what the tests use.
     Cpu,
     /// burn's wgpu backend on the first GPU adapter (Vulkan, Metal or DX12).
     Wgpu,
@@ -34,7 +36,7 @@ pub enum BackendError {
          time, which these machines cannot; use --backend wgpu (Vulkan) on NVIDIA GPUs"
     )]
     CudaNotBuilt,
-    #[error("unknown backend `{0}`: choose cpu, wgpu or cuda")]
+    #[error("unknown backend `{0}`: choose auto, cpu, wgpu or cuda")]
     Unknown(String),
 }
 
@@ -42,6 +44,7 @@ impl FromStr for Backend {
     type Err = BackendError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "auto" => Ok(Backend::Auto),
             "cpu" => Ok(Backend::Cpu),
             "wgpu" => Ok(Backend::Wgpu),
             "cuda" => Ok(Backend::Cuda),
@@ -53,6 +56,7 @@ impl FromStr for Backend {
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Backend::Auto => "auto",
             Backend::Cpu => "cpu",
             Backend::Wgpu => "wgpu",
             Backend::Cuda => "cuda",
@@ -61,9 +65,21 @@ impl fmt::Display for Backend {
 }
 
 impl Backend {
+    /// The concrete backend `Auto` stands for on this machine: `Wgpu` when burn finds a
+    /// physical GPU (software adapters such as lavapipe have no physical card and are slower
+    /// than the CPU backend), else `Cpu`. Other choices stand for themselves.
+    pub fn resolve(self) -> Backend {
+        match self {
+            Backend::Auto if !Device::enumerate_physical().is_empty() => Backend::Wgpu,
+            Backend::Auto => Backend::Cpu,
+            other => other,
+        }
+    }
+
     /// The device of this backend (without autodiff).
     pub fn device(self) -> Result<Device, BackendError> {
-        match self {
+        match self.resolve() {
+            Backend::Auto => Ok(Device::flex()),
             Backend::Cpu => Ok(Device::flex()),
             Backend::Wgpu => Device::wgpu_options()
                 .init()
@@ -82,6 +98,8 @@ mod tests {
         assert_eq!("cpu".parse::<Backend>().unwrap(), Backend::Cpu);
         assert_eq!("wgpu".parse::<Backend>().unwrap(), Backend::Wgpu);
         assert!("tpu".parse::<Backend>().is_err());
+        assert_ne!(Backend::Auto.resolve(), Backend::Auto);
+        assert_eq!(Backend::Cpu.resolve(), Backend::Cpu);
         let err = Backend::Cuda.device().unwrap_err().to_string();
         assert!(err.contains("--backend wgpu"), "{err}");
     }

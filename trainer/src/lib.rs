@@ -7,5 +7,6 @@ pub mod data;
 pub mod imle;
 pub mod perceptual;
 pub mod picture;
+pub mod rebalance;
 pub mod run;
 pub mod synth;

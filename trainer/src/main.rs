@@ -136,8 +136,8 @@ struct TrainArgs {
     /// Renders per forward pass in selection (0 = from available memory).
     #[arg(long, default_value_t = 0)]
     selection_batch: usize,
-    /// cpu, wgpu or cuda.
-    #[arg(long, default_value = "cpu")]
+    /// auto (a GPU through wgpu when one exists, else the CPU), cpu, wgpu or cuda.
+    #[arg(long, default_value = "auto")]
     backend: String,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
@@ -317,7 +317,7 @@ pub fn synth_pairs(seed: u64, count: usize, h: usize, w: usize) -> Result<Vec<Pa
 
 fn train_command(args: TrainArgs) -> Result<()> {
     let preset: Preset = args.preset.parse()?;
-    let backend: Backend = args.backend.parse()?;
+    let backend = args.backend.parse::<Backend>()?.resolve();
     let gen_cfg = preset.config();
     let (h, w) = (gen_cfg.height, gen_cfg.width);
     let device = backend.device()?;
