@@ -61,6 +61,16 @@ pub struct TrainingConfig {
     /// What the data is (recorded for reports).
     #[config(default = "String::new()")]
     pub data: String,
+    /// Dataset rebalancing: S split among the five largest classes, images drawn in proportion
+    /// to their rarity (supplementary appendix A). Off: S is drawn uniformly.
+    #[config(default = true)]
+    pub dataset_rebalance: bool,
+    /// Loss rebalancing: the rarity mask weighs the distance in selection and training.
+    #[config(default = true)]
+    pub loss_rebalance: bool,
+    /// Classes present in fewer images get no KDE (68 released: "67 images or fewer").
+    #[config(default = 68)]
+    pub rarity_min_images: usize,
 }
 
 /// One training pair: a layout and its photo (RGB8, the layout's size).

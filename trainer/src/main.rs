@@ -18,6 +18,7 @@ use cimle_trainer::perceptual::{
     rgb_to_tensor,
 };
 use cimle_trainer::picture::{RgbImage, grid, write_atomic};
+use cimle_trainer::rebalance::{RarityScores, cache_key};
 use cimle_trainer::run::{RunOptions, train_run};
 use cimle_trainer::synth;
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Distance(DistanceArgs),
     /// Measure train-step time and selection throughput; writes a JSON report.
     Bench(BenchArgs),
+    /// Write the rarity scores R_p(k) of a dataset (which images are rare, per class).
+    Rarity(RarityArgs),
 }
 
 #[derive(Args, Debug)]
@@ -157,8 +160,41 @@ struct TrainArgs {
     /// Read at most this many pairs from --data.
     #[arg(long)]
     limit: Option<usize>,
+    /// Draw S uniformly instead of in proportion to rarity (supplementary appendix A).
+    #[arg(long)]
+    no_dataset_rebalance: bool,
+    /// Use the plain distance instead of the rarity-masked one.
+    #[arg(long)]
+    no_loss_rebalance: bool,
+    /// Classes present in fewer images get no rarity KDE.
+    #[arg(long, default_value_t = cimle_trainer::rebalance::DEFAULT_MIN_IMAGES)]
+    rarity_min_images: usize,
     #[command(flatten)]
     vgg: VggArgs,
+}
+
+#[derive(Args, Debug)]
+struct RarityArgs {
+    /// Dataset folder, or `synth` for built-in scenes.
+    #[arg(long)]
+    data: String,
+    /// CSV of per-image, per-class rarity scores R_p(k).
+    #[arg(long)]
+    out: PathBuf,
+    /// Size the images are read at, HxW.
+    #[arg(long, default_value = "64x128")]
+    size: String,
+    /// With --data synth: number of scenes and their seed.
+    #[arg(long, default_value_t = 400)]
+    synth_count: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Classes present in fewer images get no KDE.
+    #[arg(long, default_value_t = cimle_trainer::rebalance::DEFAULT_MIN_IMAGES)]
+    min_images: usize,
+    /// Map unknown label colours to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
 }
 
 #[derive(Args, Debug)]
@@ -315,6 +351,100 @@ pub fn synth_pairs(seed: u64, count: usize, h: usize, w: usize) -> Result<Vec<Pa
         .collect()
 }
 
+/// Reads `--data` (a folder, or `synth`) at `h x w`: the pairs and a description.
+fn load_pairs(
+    data: &str,
+    h: usize,
+    w: usize,
+    synth: (u64, usize),
+    map_unknown_colors: bool,
+    limit: Option<usize>,
+) -> Result<(Vec<Pair>, String)> {
+    if data == "synth" {
+        let (seed, count) = synth;
+        let pairs = synth_pairs(seed, count, h, w)?;
+        return Ok((
+            pairs,
+            format!("built-in scenes (seed {seed}, {count} scenes)"),
+        ));
+    }
+    let dir = Path::new(data);
+    let options = LoadOptions {
+        color_policy: if map_unknown_colors {
+            ColorPolicy::MapToNearest
+        } else {
+            ColorPolicy::Strict
+        },
+        limit,
+    };
+    let ds = load_dataset(dir, h, w, options)?;
+    let desc = format!("{} ({}, {} pairs)", dir.display(), ds.kind, ds.len());
+    let pairs = ds
+        .samples
+        .into_iter()
+        .map(|s| Pair {
+            layout: s.layout,
+            image: s.image,
+        })
+        .collect();
+    Ok((pairs, desc))
+}
+
+/// The rarity scores of `pairs`, from the cache beside a dataset folder when it is fresh;
+/// computed (and cached, where the folder is writable) otherwise.
+fn rarity_scores(data: &str, pairs: &[Pair], min_images: usize) -> Result<RarityScores> {
+    let key = cache_key(pairs.iter(), min_images);
+    let cache = (data != "synth").then(|| Path::new(data).join(".cimle-rarity.json"));
+    if let Some(path) = &cache
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(scores) = RarityScores::from_json(&text)
+        && scores.is_fresh(&key)
+    {
+        eprintln!("rarity scores: {} (cached)", path.display());
+        return Ok(scores);
+    }
+    let scores =
+        RarityScores::compute(pairs.iter(), min_images).context("computing rarity scores")?;
+    if let Some(path) = &cache
+        && let Ok(json) = scores.to_json()
+        && let Err(e) = write_atomic(path, json.as_bytes())
+    {
+        eprintln!(
+            "note: could not cache rarity scores at {}: {e}",
+            path.display()
+        );
+    }
+    Ok(scores)
+}
+
+fn rarity_command(args: RarityArgs) -> Result<()> {
+    let (h, w) = parse_size(&args.size)?;
+    let (pairs, desc) = load_pairs(
+        &args.data,
+        h,
+        w,
+        (args.seed, args.synth_count),
+        args.map_unknown_colors,
+        None,
+    )?;
+    let scores = rarity_scores(&args.data, &pairs, args.min_images)?;
+    let names: Vec<&str> = cimle::classes::CLASSES.iter().map(|c| c.name).collect();
+    write_atomic(&args.out, scores.to_csv(&names).as_bytes())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let fitted: Vec<&str> = scores
+        .fitted_classes()
+        .iter()
+        .map(|&p| names[p as usize])
+        .collect();
+    eprintln!(
+        "{desc}: rarity of {} images written to {}; classes with a KDE: {}",
+        scores.len(),
+        args.out.display(),
+        fitted.join(", ")
+    );
+    Ok(())
+}
+
 fn train_command(args: TrainArgs) -> Result<()> {
     let preset: Preset = args.preset.parse()?;
     let backend = args.backend.parse::<Backend>()?.resolve();
@@ -322,36 +452,19 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let (h, w) = (gen_cfg.height, gen_cfg.width);
     let device = backend.device()?;
 
-    let (pairs, data_desc) = if args.data == "synth" {
-        let pairs = synth_pairs(args.seed, args.synth_count, h, w)?;
-        (
-            pairs,
-            format!(
-                "built-in scenes (seed {}, {} scenes)",
-                args.seed, args.synth_count
-            ),
-        )
+    let (pairs, data_desc) = load_pairs(
+        &args.data,
+        h,
+        w,
+        (args.seed, args.synth_count),
+        args.map_unknown_colors,
+        args.limit,
+    )?;
+    let rebalance = !(args.no_dataset_rebalance && args.no_loss_rebalance);
+    let rarity = if rebalance {
+        Some(rarity_scores(&args.data, &pairs, args.rarity_min_images)?)
     } else {
-        let dir = Path::new(&args.data);
-        let options = LoadOptions {
-            color_policy: if args.map_unknown_colors {
-                ColorPolicy::MapToNearest
-            } else {
-                ColorPolicy::Strict
-            },
-            limit: args.limit,
-        };
-        let ds = load_dataset(dir, h, w, options)?;
-        let desc = format!("{} ({}, {} pairs)", dir.display(), ds.kind, ds.len());
-        let pairs = ds
-            .samples
-            .into_iter()
-            .map(|s| Pair {
-                layout: s.layout,
-                image: s.image,
-            })
-            .collect();
-        (pairs, desc)
+        None
     };
 
     let vgg = make_vgg(&args.vgg, &device)?;
@@ -378,6 +491,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .with_selection_batch(args.selection_batch)
         .with_seed(args.seed)
         .with_data(data_desc.clone())
+        .with_dataset_rebalance(!args.no_dataset_rebalance)
+        .with_loss_rebalance(!args.no_loss_rebalance)
+        .with_rarity_min_images(args.rarity_min_images)
         .with_distance(format!("{vgg_desc}, layer weights {:?}", layer_weights.0));
     // The CPU quick-start defaults of each preset; every one can be overridden by a flag.
     let (rounds, s, m, l) = match preset {
@@ -409,6 +525,15 @@ fn train_command(args: TrainArgs) -> Result<()> {
         config.generator.num_params()
     );
     eprintln!(
+        "  rebalancing: dataset {}, loss {}",
+        if config.dataset_rebalance {
+            "on"
+        } else {
+            "off"
+        },
+        if config.loss_rebalance { "on" } else { "off" }
+    );
+    eprintln!(
         "  {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
         config.rounds,
         config.images_per_round,
@@ -420,6 +545,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let summary = train_run(
         &config,
         &pairs,
+        rarity.as_ref(),
         vgg,
         layer_weights,
         &device,
@@ -648,6 +774,7 @@ fn main() {
         Command::Export(a) => export_command(a),
         Command::Distance(a) => distance_command(a),
         Command::Bench(a) => bench_command(a),
+        Command::Rarity(a) => rarity_command(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

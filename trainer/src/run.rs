@@ -29,6 +29,7 @@ use crate::imle::{
 };
 use crate::perceptual::{LayerWeights, PerceptualDistance, Vgg19Features};
 use crate::picture::{RgbImage, grid, line_chart, write_atomic};
+use crate::rebalance::{RarityScores, RebalancedSampler, largest_classes, rarity_mask_tensor};
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CIMLECKP";
 const CHECKPOINT_VERSION: u32 = 1;
@@ -222,10 +223,13 @@ fn preview_grid(
 
 /// Runs (or resumes) conditional IMLE training on `pairs`, writing everything under
 /// `options.out`. `vgg` is the distance's network on `device` (without autodiff); training
-/// runs on `device.autodiff()`.
+/// runs on `device.autodiff()`. `rarity` holds the pairs' rarity scores when either
+/// rebalancing is on (see [`RarityScores::compute`]); without it both are off.
+#[allow(clippy::too_many_arguments)]
 pub fn train_run(
     config: &TrainingConfig,
     pairs: &[Pair],
+    rarity: Option<&RarityScores>,
     vgg: Vgg19Features,
     layer_weights: LayerWeights,
     device: &Device,
@@ -269,6 +273,16 @@ pub fn train_run(
         auto_selection_batch(gen_cfg, m, available_memory())
     };
     let previews: Vec<&Pair> = pairs.iter().take(3).collect();
+    let sampler = rarity.filter(|_| config.dataset_rebalance).map(|scores| {
+        let classes = largest_classes(pairs.iter().map(|p| &p.layout), 5);
+        RebalancedSampler::new(scores, &classes)
+    });
+    let (h, w) = (gen_cfg.height, gen_cfg.width);
+    // M̂^k of METHOD.md "Loss rebalancing", as H x W numbers.
+    let mask_of = |k: usize| -> Option<Vec<f32>> {
+        let scores = rarity.filter(|_| config.loss_rebalance)?;
+        Some(scores.mask(k, &pairs[k].layout))
+    };
 
     for round in state.rounds_done..config.rounds {
         let started = Instant::now();
@@ -278,8 +292,18 @@ pub fn train_run(
         let lr = round_lr(config, round);
         let label = format!("round {}/{}", round + 1, config.rounds);
 
-        // 1. Pick S.
-        let chosen = choose_indices(&mut state.rng, pairs.len(), config.images_per_round);
+        // 1. Pick S: rebalanced by rarity, or uniformly.
+        let chosen = match &sampler {
+            Some(sampler) => sampler.sample_batch(&mut state.rng, config.images_per_round),
+            None => choose_indices(&mut state.rng, pairs.len(), config.images_per_round),
+        };
+        // Rarity masks of the chosen images.
+        let masks: Option<Vec<Vec<f32>>> = chosen.iter().map(|&k| mask_of(k)).collect();
+        let selection_masks: Option<Vec<Tensor<4>>> = masks.as_ref().map(|all| {
+            all.iter()
+                .map(|m| rarity_mask_tensor(m, h, w, device))
+                .collect()
+        });
         let selected: Vec<&Pair> = chosen.iter().map(|&i| &pairs[i]).collect();
 
         // 2. Nearest of m codes per image, rendered without gradients.
@@ -309,7 +333,7 @@ pub fn train_run(
             &select_distance,
             &selected,
             &candidates,
-            None,
+            selection_masks.as_deref(),
             batch,
             device,
             |n| pb.inc(n as u64),
@@ -340,13 +364,20 @@ pub fn train_run(
             }
             let batch_pairs: Vec<&Pair> = idx.iter().map(|&i| selected[i]).collect();
             let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| codes[i]).collect();
+            let batch_masks = masks.as_ref().map(|all| {
+                let picked: Vec<Tensor<4>> = idx
+                    .iter()
+                    .map(|&i| rarity_mask_tensor(&all[i], h, w, &ad))
+                    .collect();
+                Tensor::cat(picked, 0)
+            });
             let (g, loss) = train_step(
                 generator,
                 &mut optimizer,
                 &train_distance,
                 &batch_pairs,
                 &batch_codes,
-                None::<Tensor<4>>,
+                batch_masks,
                 lr,
                 &ad,
             );

@@ -49,6 +49,7 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
     let summary = train_run(
         &config,
         &pairs,
+        None,
         vgg,
         LayerWeights::paper(),
         &device,
@@ -83,6 +84,7 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
     let again = train_run(
         &config,
         &pairs,
+        None,
         Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap(),
         LayerWeights::paper(),
         &device,
