@@ -498,7 +498,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     // The CPU quick-start defaults of each preset; every one can be overridden by a flag.
     let (rounds, s, m, l) = match preset {
         Preset::Tiny => (2, 8, 4, 10),
-        Preset::Small => (8, 48, 10, 150),
+        Preset::Small => (16, 32, 10, 150),
         Preset::Browser | Preset::Paper => (16, 400, 10, 10000),
     };
     config.rounds = args.rounds.unwrap_or(rounds);
@@ -506,13 +506,17 @@ fn train_command(args: TrainArgs) -> Result<()> {
     config.candidates = args.candidates.unwrap_or(m);
     config.steps_per_round = args.steps_per_round.unwrap_or(l);
     config.batch_size = args.batch_size.unwrap_or(1);
-    if let Some(lr) = args.lr {
-        config.lr = lr;
-    }
+    config.lr = match (args.lr, preset) {
+        (Some(lr), _) => lr,
+        // The CPU quick-start takes 2,400 steps, not 160,000: a larger step size.
+        (None, Preset::Small | Preset::Tiny) => 1e-3,
+        (None, _) => config.lr,
+    };
+    // As released: a new noise encoder and lr / 10 after round 6 (of 16).
     config.reinit_after_rounds = match args.reinit_after {
         Some(0) => None,
         Some(r) => Some(r),
-        None if matches!(preset, Preset::Small | Preset::Tiny) => None,
+        None if preset == Preset::Tiny => None,
         None => Some(6),
     };
     if config.candidates == 0 || config.images_per_round == 0 || config.batch_size == 0 {

@@ -214,13 +214,21 @@ impl Vgg19Features {
             .collect();
         Ok(Self {
             convs,
-            description: format!("random-feature VGG-19 (seed {seed})"),
+            description: if config.width_div == 1 {
+                format!("random-feature VGG-19 (seed {seed})")
+            } else {
+                format!(
+                    "random-feature VGG-19 (seed {seed}, channels / {})",
+                    config.width_div
+                )
+            },
             width_div: config.width_div,
         }
         .no_grad())
     }
 
-    /// "ImageNet VGG-19 (path)" for loaded weights, "random-feature VGG-19 (seed N)" otherwise.
+    /// "ImageNet VGG-19 (path)" for loaded weights, "random-feature VGG-19 (seed N)" otherwise
+    /// (with ", channels / D" for a narrowed network).
     pub fn describe(&self) -> &str {
         &self.description
     }
@@ -839,7 +847,10 @@ mod tests {
         let a = small_vgg(7);
         let b = small_vgg(7);
         let c = small_vgg(8);
-        assert_eq!(a.describe(), "random-feature VGG-19 (seed 7)");
+        assert_eq!(
+            a.describe(),
+            "random-feature VGG-19 (seed 7, channels / 16)"
+        );
         assert_eq!(a.convs().len(), 16);
         assert_eq!(a.feature_channels(), [4, 8, 16, 32, 32]);
         let w = |v: &Vgg19Features, k: usize| values(v.convs()[k].weight.val());
@@ -1128,7 +1139,10 @@ mod tests {
             .map(|i| ((i * 29 + 7) % 256) as u8)
             .collect();
         let report = distance_report(&dist, &a, &b, 32, 32, &dev);
-        assert_eq!(report.network, "random-feature VGG-19 (seed 9)");
+        assert_eq!(
+            report.network,
+            "random-feature VGG-19 (seed 9, channels / 16)"
+        );
         assert_eq!(report.layers.len(), 6);
         let sum: f32 = report.layers.iter().map(|l| l.weighted).sum();
         assert!((report.total - sum).abs() < 1e-6);

@@ -434,18 +434,23 @@ pub fn train_run(
         let picture = preview_grid(&inference, &previews, gen_cfg.latent_channels, device);
         write_atomic(&grid_path, &picture.encode_png()).map_err(io_err(&grid_path))?;
         write_loss_outputs(out, &state.losses)?;
-        let round_losses: Vec<f32> = state
-            .losses
-            .iter()
-            .filter(|l| l.0 == round)
-            .map(|l| l.2)
-            .collect();
-        let mean = round_losses.iter().sum::<f32>() / round_losses.len().max(1) as f32;
         if options.progress {
-            let sel =
-                selections.iter().map(|s| s.distance).sum::<f32>() / selections.len().max(1) as f32;
+            let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+            let losses: Vec<f32> = state
+                .losses
+                .iter()
+                .filter(|l| l.0 == round)
+                .map(|l| l.2)
+                .collect();
+            let distances: Vec<f32> = selections.iter().map(|s| s.distance).collect();
+            let loss = if losses.is_empty() {
+                "no training steps".to_string()
+            } else {
+                format!("mean training loss {:.4}", mean(&losses))
+            };
             eprintln!(
-                "{label}: mean selected distance {sel:.4}, mean training loss {mean:.4}, {:.1} s",
+                "{label}: mean selected distance {:.4}, {loss}, {:.1} s",
+                mean(&distances),
                 started.elapsed().as_secs_f64()
             );
         }
