@@ -219,7 +219,10 @@ pub fn line_chart(points: &[(f64, f64)], width: usize, height: usize) -> RgbImag
         let (px, _) = to_px((xv, y0));
         draw_line(&mut img, (px, top + ph), (px, top + ph + 4.0), axis);
         let label = format!("{}", xv.round() as i64);
-        let lx = (px - label.len() as f64 * 4.0).max(0.0) as usize;
+        // Centred under the tick, kept inside the picture (glyphs are 8 px apart at scale 2).
+        let lx = (px - label.len() as f64 * 4.0)
+            .min((width - label.len() * 8) as f64)
+            .max(0.0) as usize;
         draw_text(&mut img, &label, lx, (top + ph + 8.0) as usize, 2, axis);
     }
     let raw = [170, 200, 240];

@@ -396,23 +396,16 @@ pub fn train_run(
         // Outputs of the round: checkpoint first (it is what --resume needs), then the rest.
         state.rounds_done = round + 1;
         state.seconds += started.elapsed().as_secs_f64();
+        let record_err = |e: burn::store::RecordError| RunError::BadCheckpoint {
+            path: checkpoint_path.clone(),
+            why: format!("could not serialise the training state: {e}"),
+        };
         let model_bytes = generator
             .clone()
             .into_record()
             .into_bytes()
-            .map(|b| b.to_vec())
-            .map_err(|e| RunError::BadCheckpoint {
-                path: checkpoint_path.clone(),
-                why: e.to_string(),
-            })?;
-        let optim_bytes =
-            optimizer
-                .into_bytes()
-                .map(|b| b.to_vec())
-                .map_err(|e| RunError::BadCheckpoint {
-                    path: checkpoint_path.clone(),
-                    why: e.to_string(),
-                })?;
+            .map_err(record_err)?;
+        let optim_bytes = optimizer.into_bytes().map_err(record_err)?;
         let ckpt = encode_checkpoint(&state, &model_bytes, &optim_bytes);
         write_atomic(&checkpoint_path, &ckpt).map_err(io_err(&checkpoint_path))?;
 

@@ -105,6 +105,8 @@ fn cimle() -> Command {
 fn tiny_train_args(out: &Path, rounds: usize) -> Vec<String> {
     [
         "train",
+        "--backend",
+        "cpu",
         "--preset",
         "tiny",
         "--data",
