@@ -19,10 +19,9 @@ use cimle_trainer::perceptual::{
 };
 use cimle_trainer::picture::{RgbImage, grid, write_atomic};
 use cimle_trainer::rebalance::{RarityScores, cache_key};
-use cimle_trainer::run::{RunOptions, train_run};
+use cimle_trainer::run::{RunOptions, progress_bar, train_run};
 use cimle_trainer::synth;
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -270,17 +269,6 @@ fn parse_size(s: &str) -> Result<(usize, usize)> {
     Ok((h, w))
 }
 
-fn bar(len: u64, prefix: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec:>10} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(prefix.to_string());
-    pb
-}
-
 fn make_vgg(args: &VggArgs, device: &burn::tensor::Device) -> Result<Vgg19Features> {
     match &args.vgg19 {
         Some(path) => load_vgg19(path, device)
@@ -302,7 +290,7 @@ fn synth_command(args: SynthArgs) -> Result<()> {
         std::fs::create_dir_all(args.out.join(sub))
             .with_context(|| format!("creating {}", args.out.join(sub).display()))?;
     }
-    let pb = bar(args.count as u64, "synth");
+    let pb = progress_bar(args.count as u64, "synth", true);
     for i in 0..args.count {
         let s = synth::generate_scene(args.seed, i as u64, h, w);
         let name = format!("{i:06}");
@@ -627,7 +615,7 @@ fn sample_command(args: SampleArgs) -> Result<()> {
         w,
     )?;
     let mut cells = vec![RgbImage::from_rgb(w, h, layout.to_color_rgb()).context("layout size")?];
-    let pb = bar(args.count as u64, "sample");
+    let pb = progress_bar(args.count as u64, "sample", true);
     let mut frames = Vec::new();
     for chunk_start in (0..args.count).step_by(8) {
         let n = (args.count - chunk_start).min(8);

@@ -754,8 +754,8 @@ impl fmt::Display for DistanceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "perceptual distance, {} ({}x{})",
-            self.network, self.width, self.height
+            "perceptual distance, {} ({}x{}, height x width)",
+            self.network, self.height, self.width
         )?;
         writeln!(
             f,

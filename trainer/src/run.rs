@@ -20,7 +20,7 @@ use burn::tensor::{Bytes, Device, Tensor};
 use cimle::generator::{Generator, images_to_rgb8, one_hot};
 use cimle::latent::{LatentCode, PortableRng};
 use cimle::weights::{Precision, save_generator};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::imle::{
@@ -167,7 +167,9 @@ pub fn load_checkpoint(
     Ok((state, generator, optimizer))
 }
 
-fn bar(len: u64, prefix: String, show: bool) -> ProgressBar {
+/// A terminal progress bar with rate and ETA (hidden when `show` is false; indicatif also hides
+/// it when stderr is not a terminal).
+pub fn progress_bar(len: u64, prefix: impl Into<String>, show: bool) -> ProgressBar {
     let pb = if show {
         ProgressBar::new(len)
     } else {
@@ -175,12 +177,15 @@ fn bar(len: u64, prefix: String, show: bool) -> ProgressBar {
     };
     pb.set_style(
         ProgressStyle::with_template(
-            "{prefix:>18} [{bar:28}] {pos}/{len} {per_sec:>10} ETA {eta:>4} {msg}",
+            "{prefix:>18} [{bar:28}] {pos}/{len} {rate:>9} ETA {eta:>4} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = std::fmt::Write::write_fmt(w, format_args!("{:.2}/s", s.per_sec()));
+        })
         .progress_chars("=> "),
     );
-    pb.set_prefix(prefix);
+    pb.set_prefix(prefix.into());
     pb
 }
 
@@ -322,7 +327,7 @@ pub fn train_run(
                     .collect()
             })
             .collect();
-        let pb = bar(
+        let pb = progress_bar(
             selected.len() as u64,
             format!("{label} select"),
             options.progress,
@@ -346,7 +351,7 @@ pub fn train_run(
             .collect();
 
         // 3. L Adam steps on the selected pairs.
-        let pb = bar(
+        let pb = progress_bar(
             config.steps_per_round as u64,
             format!("{label} train"),
             options.progress,
