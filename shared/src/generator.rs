@@ -273,6 +273,31 @@ impl GeneratorConfig {
     }
 }
 
+/// Serialises seeded initialisations: burn's random generator may be global to the process.
+static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Reads every parameter once: burn initialises parameters lazily, on first use.
+struct TouchParams;
+
+impl burn::module::ModuleVisitor for TouchParams {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+impl GeneratorConfig {
+    /// [`GeneratorConfig::init`] with burn's random generator seeded first and every parameter
+    /// drawn at once, so the same seed gives the same initial network on a given backend
+    /// (a run and its resumed continuation agree; two runs with one seed agree).
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Generator {
+        let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        let generator = self.init(device);
+        generator.visit(&mut TouchParams);
+        generator
+    }
+}
+
 impl Generator {
     /// `layout [N,C,H,W]` (one-hot), `noise [N,L,H,W]` -> image `[N,3,H,W]` in about [-1, 1].
     pub fn forward(&self, layout: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
@@ -297,12 +322,18 @@ impl Generator {
     }
 
     /// The same network with a freshly initialised noise encoder: the released schedule does
-    /// this after round 6 (METHOD.md "Details").
-    pub fn with_new_noise_encoder(self, config: &GeneratorConfig, device: &Device) -> Self {
-        Self {
-            encoder: NoiseEncoder::init(config, device),
-            ..self
-        }
+    /// this after round 6 (METHOD.md "Details"). `seed` makes the new encoder reproducible.
+    pub fn with_new_noise_encoder(
+        self,
+        config: &GeneratorConfig,
+        device: &Device,
+        seed: u64,
+    ) -> Self {
+        let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        let encoder = NoiseEncoder::init(config, device);
+        encoder.visit(&mut TouchParams);
+        Self { encoder, ..self }
     }
 
     /// `[height, width]` of the output.

@@ -265,7 +265,11 @@ pub fn train_run(
             seconds: 0.0,
             layer_weights,
         };
-        (state, config.generator.init(&ad), init_optimizer(config))
+        (
+            state,
+            config.generator.init_seeded(&ad, config.seed),
+            init_optimizer(config),
+        )
     };
 
     let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), state.layer_weights);
@@ -292,7 +296,8 @@ pub fn train_run(
     for round in state.rounds_done..config.rounds {
         let started = Instant::now();
         if config.reinit_after_rounds == Some(round) && round > 0 {
-            generator = generator.with_new_noise_encoder(gen_cfg, &ad);
+            let seed = candidate_seed(config.seed, round, usize::MAX, usize::MAX);
+            generator = generator.with_new_noise_encoder(gen_cfg, &ad, seed);
         }
         let lr = round_lr(config, round);
         let label = format!("round {}/{}", round + 1, config.rounds);

@@ -98,6 +98,76 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
     std::fs::remove_dir_all(out).unwrap();
 }
 
+/// Resuming restores everything a round depends on (weights, Adam moments with their
+/// parameter ids, the RNG): 1 round + resume 1 round gives the weights of 2 rounds in a row.
+#[test]
+fn resuming_continues_exactly_where_the_run_stopped() {
+    let device = Device::flex();
+    let cfg = Preset::Tiny.config();
+    let pairs = synth_pairs(12, cfg.height, cfg.width);
+    let config = |rounds| {
+        TrainingConfig::new(cfg.clone())
+            .with_rounds(rounds)
+            .with_images_per_round(6)
+            .with_candidates(3)
+            .with_steps_per_round(8)
+            .with_lr(2e-3)
+            .with_reinit_after_rounds(None)
+            .with_selection_batch(6)
+    };
+    let run = |rounds: usize, out: &PathBuf, resume: bool| {
+        train_run(
+            &config(rounds),
+            &pairs,
+            None,
+            Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap(),
+            LayerWeights::paper(),
+            &device,
+            &RunOptions {
+                out: out.clone(),
+                resume,
+                progress: false,
+            },
+        )
+        .unwrap()
+    };
+    let straight = temp_dir("straight");
+    let split = temp_dir("split");
+    let a = run(2, &straight, false);
+    run(1, &split, false);
+    let b = run(2, &split, true);
+    assert_eq!(b.state.rounds_done, 2);
+    assert_eq!(a.state.losses.len(), b.state.losses.len());
+    let weights = |dir: &PathBuf| {
+        let bytes = std::fs::read(dir.join("weights.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut all: Vec<(String, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.data().to_vec()))
+            .collect();
+        all.sort();
+        all
+    };
+    let (wa, wb) = (weights(&straight), weights(&split));
+    assert_eq!(wa.len(), wb.len());
+    for ((na, da), (nb, db)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        let max = da
+            .chunks_exact(4)
+            .zip(db.chunks_exact(4))
+            .map(|(x, y)| {
+                let x = f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+                let y = f32::from_le_bytes([y[0], y[1], y[2], y[3]]);
+                (x - y).abs()
+            })
+            .fold(0.0f32, f32::max);
+        assert!(max < 1e-5, "{na} differs by {max} after resuming");
+    }
+    std::fs::remove_dir_all(straight).unwrap();
+    std::fs::remove_dir_all(split).unwrap();
+}
+
 fn cimle() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cimle"))
 }
