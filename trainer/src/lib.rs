@@ -10,3 +10,4 @@ pub mod picture;
 pub mod rebalance;
 pub mod run;
 pub mod synth;
+pub mod video;

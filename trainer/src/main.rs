@@ -50,6 +50,12 @@ enum Command {
     Bench(BenchArgs),
     /// Write the rarity scores R_p(k) of a dataset (which images are rare, per class).
     Rarity(RarityArgs),
+    /// Render one layout while the latent code moves from one seed's code to another's
+    /// (frames, animated PNG, adjacent-frame differences).
+    Interpolate(InterpolateArgs),
+    /// Render a sequence of layouts (a car driving away and back, or a folder of PNGs) with one
+    /// fixed code or a code interpolated across the frames.
+    Animate(AnimateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +228,86 @@ struct SampleArgs {
     /// Map unknown layout colours to the nearest class.
     #[arg(long)]
     map_unknown_colors: bool,
+}
+
+#[derive(Args, Debug)]
+struct VideoOutArgs {
+    /// Output folder: frame-NNN.png, interpolation.png (animated PNG), differences.png,
+    /// differences.csv.
+    #[arg(long)]
+    out: PathBuf,
+    /// Milliseconds each frame shows in the animated PNG.
+    #[arg(long, default_value_t = 100)]
+    delay_ms: u16,
+}
+
+#[derive(Args, Debug)]
+struct InterpolateArgs {
+    /// Weights file (a run's weights.safetensors or an export).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Layout PNG: palette colours, train ids or Cityscapes labelIds.
+    #[arg(long)]
+    layout: PathBuf,
+    /// Label format: color, train-id, label-ids (default: detected).
+    #[arg(long)]
+    label_format: Option<String>,
+    /// Map unknown layout colours to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
+    /// Seed of the first frame's latent code.
+    #[arg(long)]
+    from: u64,
+    /// Seed of the last frame's latent code.
+    #[arg(long)]
+    to: u64,
+    /// Frames, both ends included (at least 2).
+    #[arg(long, default_value_t = 24)]
+    frames: usize,
+    /// Interpolate on a straight line instead of spherically (midpoints look washed out).
+    #[arg(long)]
+    lerp: bool,
+    #[command(flatten)]
+    output: VideoOutArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("frames_from").required(true).args(["synth_seed", "layouts"])))]
+#[command(group(clap::ArgGroup::new("style").required(true).args(["seed", "from"])))]
+struct AnimateArgs {
+    /// Weights file (a run's weights.safetensors or an export).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Built-in layout sequence of this scene seed: a car drives away and back.
+    #[arg(long)]
+    synth_seed: Option<u64>,
+    /// Folder of layout PNGs, one per frame, played in file-name order.
+    #[arg(long)]
+    layouts: Option<PathBuf>,
+    /// Frames (at least 2). Default 32 with --synth-seed; with --layouts, every PNG (or the
+    /// first N).
+    #[arg(long)]
+    frames: Option<usize>,
+    /// Label format of --layouts: color, train-id, label-ids (default: detected).
+    #[arg(long)]
+    label_format: Option<String>,
+    /// Map unknown layout colours to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
+    /// Seed of the one latent code used for every frame (a consistent style).
+    #[arg(long, conflicts_with = "to")]
+    seed: Option<u64>,
+    /// Seed of the first frame's code; the code moves to --to's across the frames.
+    #[arg(long, requires = "to")]
+    from: Option<u64>,
+    /// Seed of the last frame's code.
+    #[arg(long, requires = "from")]
+    to: Option<u64>,
+    /// With --from/--to: interpolate on a straight line instead of spherically.
+    #[arg(long)]
+    lerp: bool,
+    #[command(flatten)]
+    output: VideoOutArgs,
 }
 
 #[derive(Args, Debug)]
@@ -663,6 +749,267 @@ fn sample_command(args: SampleArgs) -> Result<()> {
     Ok(())
 }
 
+/// Loads a weights file on `device`: the generator and its config.
+fn load_weights(
+    path: &Path,
+    device: &burn::tensor::Device,
+) -> Result<(cimle::generator::Generator, cimle::config::GeneratorConfig)> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "reading weights {}: give a run's weights.safetensors or a `cimle export` file",
+            path.display()
+        )
+    })?;
+    let (generator, header) =
+        load_generator(&bytes, device).with_context(|| format!("{}", path.display()))?;
+    Ok((generator, header.config))
+}
+
+/// The most frames `interpolate` and `animate` render.
+const MAX_VIDEO_FRAMES: usize = 10_000;
+
+/// `frames` from 2 to [`MAX_VIDEO_FRAMES`], or an error naming the flag.
+fn check_frame_count(frames: usize) -> Result<()> {
+    if frames < 2 {
+        bail!(
+            "--frames {frames}: a video needs at least 2 frames (adjacent differences need a pair)"
+        );
+    }
+    if frames > MAX_VIDEO_FRAMES {
+        bail!("--frames {frames}: at most {MAX_VIDEO_FRAMES} frames");
+    }
+    Ok(())
+}
+
+/// Checks `--delay-ms` and creates the `--out` folder, before any rendering.
+fn prepare_out(args: &VideoOutArgs) -> Result<()> {
+    if args.delay_ms == 0 {
+        bail!("--delay-ms 0: give at least 1 ms a frame");
+    }
+    let out = &args.out;
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "--out {}: is a file, not a folder; give a folder (created if missing)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating the output folder {}", out.display()))
+}
+
+/// Writes a rendered video into `args.out`: `frame-NNN.png`, `interpolation.png` (animated),
+/// `differences.png` (the adjacent-frame difference maps, each labelled with its mean) and
+/// `differences.csv`; prints the mean adjacent difference and returns it.
+fn write_video(args: &VideoOutArgs, frames: &[RgbImage]) -> Result<f64> {
+    use cimle_trainer::picture::draw_text;
+    use cimle_trainer::video::{DIFFERENCE_WHITE, encode_apng, frame_differences};
+    let out = &args.out;
+    prepare_out(args)?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let path = out.join(name);
+        write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    };
+    for (i, f) in frames.iter().enumerate() {
+        write(&format!("frame-{i:03}.png"), &f.encode_png())?;
+    }
+    // Frames of an earlier, longer video in the same folder would mix with these.
+    let stale = (frames.len()..)
+        .take_while(|i| out.join(format!("frame-{i:03}.png")).exists())
+        .count();
+    if stale > 0 {
+        eprintln!(
+            "note: {} still holds {stale} frame-NNN.png files from an earlier, longer video \
+             (frame-{:03}.png on); delete them or use another --out",
+            out.display(),
+            frames.len()
+        );
+    }
+    let apng = encode_apng(frames, args.delay_ms)
+        .with_context(|| format!("encoding {}", out.join("interpolation.png").display()))?;
+    write("interpolation.png", &apng)?;
+    let (maps, means) = frame_differences(frames);
+    let labelled: Vec<RgbImage> = maps
+        .into_iter()
+        .zip(&means)
+        .map(|(mut map, mean)| {
+            draw_text(&mut map, &format!("{mean:.1}"), 2, 2, 1, [255, 90, 60]);
+            map
+        })
+        .collect();
+    let columns = labelled.len().clamp(1, 4);
+    write(
+        "differences.png",
+        &grid(&labelled, columns, 4, [40, 40, 40]).encode_png(),
+    )?;
+    let mut csv = String::from("pair,mean_abs_diff\n");
+    for (i, m) in means.iter().enumerate() {
+        csv.push_str(&format!("{i},{m:.4}\n"));
+    }
+    write("differences.csv", csv.as_bytes())?;
+    let mean = if means.is_empty() {
+        0.0
+    } else {
+        means.iter().sum::<f64>() / means.len() as f64
+    };
+    let max = means.iter().copied().fold(0.0, f64::max);
+    println!(
+        "mean adjacent-frame difference: {mean:.3} (0..255; max {max:.3}) over {} pairs",
+        means.len()
+    );
+    eprintln!(
+        "wrote {} frames, interpolation.png (animated, {} ms a frame), differences.png (white = \
+         {DIFFERENCE_WHITE} levels or more) and differences.csv to {}",
+        frames.len(),
+        args.delay_ms,
+        out.display()
+    );
+    Ok(mean)
+}
+
+fn interpolate_command(args: InterpolateArgs) -> Result<()> {
+    use cimle::latent::Interpolation;
+    use cimle_trainer::video::{interpolation_codes, render_frames};
+    check_frame_count(args.frames)?;
+    prepare_out(&args.output)?;
+    let device = burn::tensor::Device::flex();
+    let (generator, cfg) = load_weights(&args.weights, &device)?;
+    let (h, w) = (cfg.height, cfg.width);
+    let layout = read_layout(
+        &args.layout,
+        args.label_format.as_deref(),
+        args.map_unknown_colors,
+        h,
+        w,
+    )?;
+    let how = if args.lerp {
+        Interpolation::Lerp
+    } else {
+        Interpolation::Slerp
+    };
+    let a = LatentCode::from_seed(args.from, cfg.latent_channels, h, w);
+    let b = LatentCode::from_seed(args.to, cfg.latent_channels, h, w);
+    let codes = interpolation_codes(&a, &b, args.frames, how)?;
+    eprintln!(
+        "cimle interpolate: {} frames of {h}x{w}, seed {} to seed {} ({how:?})",
+        args.frames, args.from, args.to
+    );
+    let frames = render_frames(&generator, &cfg, &[layout], &codes, &device)
+        .with_context(|| format!("rendering with {}", args.weights.display()))?;
+    write_video(&args.output, &frames)?;
+    Ok(())
+}
+
+/// The sorted `.png` files of `dir`.
+fn layout_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "reading the layout folder {}: give a folder of layout PNGs (--layouts DIR)",
+            dir.display()
+        )
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let is_png = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if is_png && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn animate_command(args: AnimateArgs) -> Result<()> {
+    use cimle::latent::Interpolation;
+    use cimle_trainer::video::{interpolation_codes, render_frames};
+    prepare_out(&args.output)?;
+    let device = burn::tensor::Device::flex();
+    let (generator, cfg) = load_weights(&args.weights, &device)?;
+    let (h, w) = (cfg.height, cfg.width);
+    let (layouts, source) = match (&args.layouts, args.synth_seed) {
+        (Some(dir), _) => {
+            let mut files = layout_files(dir)?;
+            if files.is_empty() {
+                bail!(
+                    "{}: no .png files; put one layout PNG per frame there (palette colours, \
+                     train ids or labelIds), named so that they sort in playing order",
+                    dir.display()
+                );
+            }
+            if let Some(n) = args.frames {
+                if n > files.len() {
+                    bail!(
+                        "--frames {n}: {} holds only {} layout PNGs; ask for at most {} frames \
+                         or leave --frames out",
+                        dir.display(),
+                        files.len(),
+                        files.len()
+                    );
+                }
+                files.truncate(n);
+            }
+            check_frame_count(files.len()).with_context(|| {
+                format!("{}: holds {} layout PNG(s)", dir.display(), files.len())
+            })?;
+            let layouts = files
+                .iter()
+                .map(|f| {
+                    read_layout(
+                        f,
+                        args.label_format.as_deref(),
+                        args.map_unknown_colors,
+                        h,
+                        w,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (
+                layouts,
+                format!("{} layouts from {}", files.len(), dir.display()),
+            )
+        }
+        (None, Some(seed)) => {
+            let n = args.frames.unwrap_or(32);
+            check_frame_count(n)?;
+            let layouts = synth::layout_sequence(seed, n, h, w)
+                .into_iter()
+                .map(|ids| Layout::new(h, w, ids).context("built-in layout sequence"))
+                .collect::<Result<Vec<_>>>()?;
+            (
+                layouts,
+                format!("built-in sequence of scene seed {seed} (a car drives away and back)"),
+            )
+        }
+        (None, None) => bail!("give --synth-seed S (built-in scene) or --layouts DIR"),
+    };
+    let n = layouts.len();
+    let latent = |seed: u64| LatentCode::from_seed(seed, cfg.latent_channels, h, w);
+    let (codes, style) = match (args.seed, args.from, args.to) {
+        (Some(seed), _, _) => (vec![latent(seed)], format!("one code (seed {seed})")),
+        (None, Some(from), Some(to)) => {
+            let how = if args.lerp {
+                Interpolation::Lerp
+            } else {
+                Interpolation::Slerp
+            };
+            (
+                interpolation_codes(&latent(from), &latent(to), n, how)?,
+                format!("code from seed {from} to seed {to} ({how:?})"),
+            )
+        }
+        _ => bail!("give --seed S (one style) or --from S --to S (a style that changes)"),
+    };
+    eprintln!("cimle animate: {n} frames of {h}x{w}: {source}; {style}");
+    let frames = render_frames(&generator, &cfg, &layouts, &codes, &device)
+        .with_context(|| format!("rendering with {}", args.weights.display()))?;
+    write_video(&args.output, &frames)?;
+    Ok(())
+}
+
 fn export_command(args: ExportArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let bytes = std::fs::read(&args.weights)
@@ -767,6 +1114,8 @@ fn main() {
         Command::Distance(a) => distance_command(a),
         Command::Bench(a) => bench_command(a),
         Command::Rarity(a) => rarity_command(a),
+        Command::Interpolate(a) => interpolate_command(a),
+        Command::Animate(a) => animate_command(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,0 +1,337 @@
+//! Videos from the generator (supplementary appendix C; METHOD.md "What the paper shows"):
+//!
+//! - **interpolation** (C.1): one layout, a latent code moving smoothly from one seed's code to
+//!   another's ([`interpolation_codes`]);
+//! - **evolving layouts** (C.2): a sequence of layouts (a car driving away and back) rendered with
+//!   one fixed code, or with a code interpolated across the frames (day to night);
+//! - **temporal consistency** (figure 4): the difference between adjacent frames
+//!   ([`frame_differences`]): dark where consecutive frames agree, light where they differ.
+//!
+//! Frames are rendered in batches ([`render_frames`]) and stored as an animated PNG
+//! ([`encode_apng`]), which browsers play like a GIF but without its 256-colour palette.
+
+use burn::tensor::Device;
+use cimle::config::GeneratorConfig;
+use cimle::generator::{Generator, images_to_rgb8, one_hot};
+use cimle::latent::{Interpolation, LatentCode, LatentError};
+use cimle::layout::Layout;
+
+use crate::picture::RgbImage;
+
+/// Renders per forward pass in [`render_frames`].
+pub const RENDER_BATCH: usize = 8;
+
+/// The fixed scale of the difference maps of [`frame_differences`]: a pixel whose mean absolute
+/// RGB difference is this many levels (of 0..255) or more is white; 0 is black, and the grey
+/// levels in between are linear (a gain of 255 / 64, about 4x). A fixed scale, rather than one
+/// stretched to each sequence's largest difference, keeps maps of different videos comparable
+/// (the paper's figure 4 sets two videos side by side) and keeps a nearly constant video dark
+/// instead of amplifying its smallest flicker to white.
+pub const DIFFERENCE_WHITE: f64 = 64.0;
+
+/// Why frames could not be rendered, compared or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("a video needs at least one frame, got none")]
+    NoFrames,
+    #[error(
+        "frame {index} is {width}x{height} (width x height) but frame 0 is \
+         {first_width}x{first_height}: every frame of a video must have the same size"
+    )]
+    FrameSize {
+        index: usize,
+        width: usize,
+        height: usize,
+        first_width: usize,
+        first_height: usize,
+    },
+    #[error(
+        "frame {index} holds {got} bytes, a {width}x{height} RGB8 image needs {expected}: build \
+         frames with RgbImage::from_rgb"
+    )]
+    FrameData {
+        index: usize,
+        width: usize,
+        height: usize,
+        got: usize,
+        expected: usize,
+    },
+    #[error("frame size {width}x{height} does not fit a PNG: sides must be 1 to 2^31 - 1 pixels")]
+    PngLimits { width: usize, height: usize },
+    #[error("a frame delay of 0 ms plays as fast as the viewer can: give at least 1 ms")]
+    ZeroDelay,
+    #[error("PNG encoder: {0}")]
+    Png(String),
+    #[error(
+        "{layouts} layouts and {codes} latent codes: give as many of each, or a single layout (or \
+         code) to use for every frame"
+    )]
+    CountMismatch { layouts: usize, codes: usize },
+    #[error(
+        "layout {index} is {height}x{width}, the model renders {model_height}x{model_width}: \
+         resize it first (Layout::resize_nearest)"
+    )]
+    LayoutSize {
+        index: usize,
+        height: usize,
+        width: usize,
+        model_height: usize,
+        model_width: usize,
+    },
+    #[error(
+        "latent code {index} has shape {got:?}, the model needs {expected:?} (channels x height x \
+         width): draw it with LatentCode::from_seed(seed, {c}, {h}, {w})",
+        c = expected[0], h = expected[1], w = expected[2]
+    )]
+    CodeShape {
+        index: usize,
+        got: [usize; 3],
+        expected: [usize; 3],
+    },
+    #[error(
+        "the generator ({gen_height}x{gen_width}, {gen_classes} classes) does not match its \
+         config ({height}x{width}, {classes} classes): pass the config read with the weights"
+    )]
+    ConfigMismatch {
+        gen_height: usize,
+        gen_width: usize,
+        gen_classes: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+    },
+    #[error("the generator's output could not be read back: {0}")]
+    Readback(String),
+    #[error(transparent)]
+    Latent(#[from] LatentError),
+}
+
+/// Checks that every frame has frame 0's size and an RGB8 buffer of that size.
+fn check_frames(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
+    let first = frames.first().ok_or(VideoError::NoFrames)?;
+    let (w, h) = (first.width, first.height);
+    for (index, f) in frames.iter().enumerate() {
+        if (f.width, f.height) != (w, h) {
+            return Err(VideoError::FrameSize {
+                index,
+                width: f.width,
+                height: f.height,
+                first_width: w,
+                first_height: h,
+            });
+        }
+        let expected = w.saturating_mul(h).saturating_mul(3);
+        if f.data.len() != expected {
+            return Err(VideoError::FrameData {
+                index,
+                width: w,
+                height: h,
+                got: f.data.len(),
+                expected,
+            });
+        }
+    }
+    Ok((w, h))
+}
+
+/// An animated PNG (APNG) of `frames`, each shown `delay_ms` milliseconds, looping forever.
+/// Frame 0 is also the PNG's still image, so viewers without APNG support show the first frame.
+/// Fails (never panics) on no frames, frames of different sizes or malformed buffers, a side of
+/// zero or above 2^31 - 1, or a delay of 0 ms (which viewers treat as "as fast as possible").
+pub fn encode_apng(frames: &[RgbImage], delay_ms: u16) -> Result<Vec<u8>, VideoError> {
+    let (w, h) = check_frames(frames)?;
+    let limits = || VideoError::PngLimits {
+        width: w,
+        height: h,
+    };
+    let side = |n: usize| {
+        u32::try_from(n)
+            .ok()
+            .filter(|&v| (1..=i32::MAX as u32).contains(&v))
+    };
+    let (Some(pw), Some(ph)) = (side(w), side(h)) else {
+        return Err(limits());
+    };
+    if delay_ms == 0 {
+        return Err(VideoError::ZeroDelay);
+    }
+    let num_frames = u32::try_from(frames.len()).map_err(|_| limits())?;
+    let png_err = |e: png::EncodingError| VideoError::Png(e.to_string());
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, pw, ph);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_animated(num_frames, 0).map_err(png_err)?;
+        enc.set_frame_delay(delay_ms, 1000).map_err(png_err)?;
+        let mut writer = enc.write_header().map_err(png_err)?;
+        for frame in frames {
+            writer.write_image_data(&frame.data).map_err(png_err)?;
+        }
+        writer.finish().map_err(png_err)?;
+    }
+    Ok(out)
+}
+
+/// The difference between each pair of adjacent frames, as in the paper's figure 4:
+///
+/// - a **map** per pair `(i, i + 1)`: each pixel's mean absolute difference over R, G and B, drawn
+///   as grey on the fixed scale [`DIFFERENCE_WHITE`] (0 = black, 64 levels or more = white);
+/// - the **mean** absolute difference per pair over all pixels and channels, in 0..255 units.
+///
+/// `n` frames give `n - 1` maps and means (none for fewer than two frames). Frames are meant to
+/// have one size; if two differ, they are compared over their common top-left region, and bytes
+/// missing from a malformed buffer count as 0.
+pub fn frame_differences(frames: &[RgbImage]) -> (Vec<RgbImage>, Vec<f64>) {
+    let mut maps = Vec::with_capacity(frames.len().saturating_sub(1));
+    let mut means = Vec::with_capacity(frames.len().saturating_sub(1));
+    for pair in frames.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let (w, h) = (a.width.min(b.width), a.height.min(b.height));
+        let mut map = RgbImage::filled(w, h, [0, 0, 0]);
+        let mut total = 0u64;
+        for y in 0..h {
+            for x in 0..w {
+                let px = |img: &RgbImage, c: usize| -> i32 {
+                    i32::from(
+                        img.data
+                            .get((y * img.width + x) * 3 + c)
+                            .copied()
+                            .unwrap_or(0),
+                    )
+                };
+                let sum: u32 = (0..3).map(|c| (px(a, c) - px(b, c)).unsigned_abs()).sum();
+                total += u64::from(sum);
+                let level = f64::from(sum) / 3.0 * 255.0 / DIFFERENCE_WHITE;
+                let grey = level.round().clamp(0.0, 255.0) as u8;
+                map.put(x, y, [grey; 3]);
+            }
+        }
+        let count = (w * h * 3) as f64;
+        means.push(if count > 0.0 {
+            total as f64 / count
+        } else {
+            0.0
+        });
+        maps.push(map);
+    }
+    (maps, means)
+}
+
+/// Renders frame `i` from `(layouts[i], codes[i])`, where a single layout (or a single code) is
+/// used for every frame: `max(layouts.len(), codes.len())` frames, in batches of
+/// [`RENDER_BATCH`]. Layouts must be at the model's size (`config.height x config.width`) and
+/// codes of shape `[config.latent_channels, height, width]`; mismatches are errors, not panics.
+pub fn render_frames(
+    generator: &Generator,
+    config: &GeneratorConfig,
+    layouts: &[Layout],
+    codes: &[LatentCode],
+    device: &Device,
+) -> Result<Vec<RgbImage>, VideoError> {
+    let (h, w) = (config.height, config.width);
+    if generator.resolution() != [h, w] || generator.num_classes() != config.num_classes() {
+        let [gen_height, gen_width] = generator.resolution();
+        return Err(VideoError::ConfigMismatch {
+            gen_height,
+            gen_width,
+            gen_classes: generator.num_classes(),
+            height: h,
+            width: w,
+            classes: config.num_classes(),
+        });
+    }
+    let n = layouts.len().max(codes.len());
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let compatible = |k: usize| k == n || k == 1;
+    if !compatible(layouts.len()) || !compatible(codes.len()) {
+        return Err(VideoError::CountMismatch {
+            layouts: layouts.len(),
+            codes: codes.len(),
+        });
+    }
+    for (index, layout) in layouts.iter().enumerate() {
+        if (layout.height(), layout.width()) != (h, w) {
+            return Err(VideoError::LayoutSize {
+                index,
+                height: layout.height(),
+                width: layout.width(),
+                model_height: h,
+                model_width: w,
+            });
+        }
+    }
+    let expected = [config.latent_channels, h, w];
+    for (index, code) in codes.iter().enumerate() {
+        if code.shape() != expected {
+            return Err(VideoError::CodeShape {
+                index,
+                got: code.shape(),
+                expected,
+            });
+        }
+    }
+    let pick = |k: usize, i: usize| if k == 1 { 0 } else { i };
+    let mut frames = Vec::with_capacity(n);
+    for start in (0..n).step_by(RENDER_BATCH) {
+        let count = (n - start).min(RENDER_BATCH);
+        let batch_layouts: Vec<&Layout> = (start..start + count)
+            .map(|i| &layouts[pick(layouts.len(), i)])
+            .collect();
+        let batch_codes: Vec<LatentCode> = (start..start + count)
+            .map(|i| codes[pick(codes.len(), i)].clone())
+            .collect();
+        let x = one_hot(&batch_layouts, config.num_classes(), device);
+        let z = LatentCode::batch_tensor(&batch_codes, device)?;
+        let data = generator
+            .forward(x, z)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| VideoError::Readback(format!("{e:?}")))?;
+        for rgb in images_to_rgb8(&data, count, h, w) {
+            let expected = w * h * 3;
+            let got = rgb.len();
+            frames.push(RgbImage::from_rgb(w, h, rgb).ok_or(VideoError::FrameData {
+                index: frames.len(),
+                width: w,
+                height: h,
+                got,
+                expected,
+            })?);
+        }
+    }
+    Ok(frames)
+}
+
+/// `frames` codes on the path from `a` to `b`: code `i` is `a.interpolate(b, t_i, how)` with
+/// `t_i = i / (frames - 1)`, so the first is exactly `a` and the last exactly `b` (one frame:
+/// just `a`; zero: none). Slerp keeps the norm of Gaussian codes along the path; lerp's
+/// midpoints are shorter (about 0.71x) and render washed out.
+pub fn interpolation_codes(
+    a: &LatentCode,
+    b: &LatentCode,
+    frames: usize,
+    how: Interpolation,
+) -> Result<Vec<LatentCode>, VideoError> {
+    if a.shape() != b.shape() {
+        return Err(LatentError::ShapeMismatch {
+            a: a.shape(),
+            b: b.shape(),
+        }
+        .into());
+    }
+    (0..frames)
+        .map(|i| {
+            if i == 0 {
+                Ok(a.clone())
+            } else if i + 1 == frames {
+                Ok(b.clone())
+            } else {
+                let t = i as f64 / (frames - 1) as f64;
+                Ok(a.interpolate(b, t as f32, how)?)
+            }
+        })
+        .collect()
+}
