@@ -10,7 +10,6 @@
 //! by 10, as the released code does.
 
 use burn::config::Config;
-use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use cimle::config::GeneratorConfig;
@@ -265,11 +264,6 @@ pub fn round_lr(config: &TrainingConfig, round: usize) -> f64 {
 /// The optimiser of a run.
 pub fn init_optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     config.optimizer.init()
-}
-
-/// The generator on an inference copy: same weights, no autodiff.
-pub fn inference_copy(generator: &Generator) -> Generator {
-    generator.valid()
 }
 
 #[cfg(test)]

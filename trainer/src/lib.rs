@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod factors;
 pub mod imle;
 pub mod perceptual;
 pub mod picture;
