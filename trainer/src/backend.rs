@@ -98,7 +98,6 @@ mod tests {
         assert_eq!("cpu".parse::<Backend>().unwrap(), Backend::Cpu);
         assert_eq!("wgpu".parse::<Backend>().unwrap(), Backend::Wgpu);
         assert!("tpu".parse::<Backend>().is_err());
-        assert_ne!(Backend::Auto.resolve(), Backend::Auto);
         assert_eq!(Backend::Cpu.resolve(), Backend::Cpu);
         let err = Backend::Cuda.device().unwrap_err().to_string();
         assert!(err.contains("--backend wgpu"), "{err}");

@@ -9,7 +9,7 @@ use cimle::config::Preset;
 use cimle::generator::{images_to_rgb8, one_hot};
 use cimle::latent::LatentCode;
 use cimle::layout::{ColorPolicy, LabelFormat, Layout};
-use cimle::weights::{Precision, load_generator, read_header, save_generator};
+use cimle::weights::{Precision, load_generator, save_generator};
 use cimle_trainer::backend::Backend;
 use cimle_trainer::data::{LoadOptions, load_dataset, read_png_rgb, resize_area};
 use cimle_trainer::imle::{Pair, TrainingConfig};
@@ -202,6 +202,17 @@ struct RarityArgs {
     map_unknown_colors: bool,
 }
 
+/// How layout PNGs are read (sample, interpolate, animate).
+#[derive(Args, Debug)]
+struct LayoutFormatArgs {
+    /// Label format: color, train-id, label-ids (default: detected per file).
+    #[arg(long)]
+    label_format: Option<String>,
+    /// Map layout colours that are in no Cityscapes label to the nearest class.
+    #[arg(long)]
+    map_unknown_colors: bool,
+}
+
 #[derive(Args, Debug)]
 struct SampleArgs {
     /// Weights file (a run's weights.safetensors or an export).
@@ -210,9 +221,6 @@ struct SampleArgs {
     /// Layout PNG: palette colours, train ids or Cityscapes labelIds.
     #[arg(long)]
     layout: PathBuf,
-    /// Label format: color, train-id, label-ids (default: detected).
-    #[arg(long)]
-    label_format: Option<String>,
     /// Number of samples.
     #[arg(long, default_value_t = 19)]
     count: usize,
@@ -225,9 +233,8 @@ struct SampleArgs {
     /// Also write each sample alone into this folder.
     #[arg(long)]
     frames: Option<PathBuf>,
-    /// Map unknown layout colours to the nearest class.
-    #[arg(long)]
-    map_unknown_colors: bool,
+    #[command(flatten)]
+    layout_format: LayoutFormatArgs,
 }
 
 #[derive(Args, Debug)]
@@ -249,12 +256,6 @@ struct InterpolateArgs {
     /// Layout PNG: palette colours, train ids or Cityscapes labelIds.
     #[arg(long)]
     layout: PathBuf,
-    /// Label format: color, train-id, label-ids (default: detected).
-    #[arg(long)]
-    label_format: Option<String>,
-    /// Map unknown layout colours to the nearest class.
-    #[arg(long)]
-    map_unknown_colors: bool,
     /// Seed of the first frame's latent code.
     #[arg(long)]
     from: u64,
@@ -269,6 +270,8 @@ struct InterpolateArgs {
     lerp: bool,
     #[command(flatten)]
     output: VideoOutArgs,
+    #[command(flatten)]
+    layout_format: LayoutFormatArgs,
 }
 
 #[derive(Args, Debug)]
@@ -288,12 +291,6 @@ struct AnimateArgs {
     /// first N).
     #[arg(long)]
     frames: Option<usize>,
-    /// Label format of --layouts: color, train-id, label-ids (default: detected).
-    #[arg(long)]
-    label_format: Option<String>,
-    /// Map unknown layout colours to the nearest class.
-    #[arg(long)]
-    map_unknown_colors: bool,
     /// Seed of the one latent code used for every frame (a consistent style).
     #[arg(long, conflicts_with = "to")]
     seed: Option<u64>,
@@ -308,6 +305,8 @@ struct AnimateArgs {
     lerp: bool,
     #[command(flatten)]
     output: VideoOutArgs,
+    #[command(flatten)]
+    layout_format: LayoutFormatArgs,
 }
 
 #[derive(Args, Debug)]
@@ -643,13 +642,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_layout(
-    path: &Path,
-    format: Option<&str>,
-    map_unknown: bool,
-    h: usize,
-    w: usize,
-) -> Result<Layout> {
+fn read_layout(path: &Path, how: &LayoutFormatArgs, h: usize, w: usize) -> Result<Layout> {
+    let (format, map_unknown) = (how.label_format.as_deref(), how.map_unknown_colors);
     let bytes =
         std::fs::read(path).with_context(|| format!("reading layout {}", path.display()))?;
     let format = match format {
@@ -687,19 +681,10 @@ fn read_layout(
 
 fn sample_command(args: SampleArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
-    let bytes = std::fs::read(&args.weights)
-        .with_context(|| format!("reading weights {}", args.weights.display()))?;
-    let (generator, header) =
-        load_generator(&bytes, &device).with_context(|| format!("{}", args.weights.display()))?;
+    let (generator, header) = load_weights(&args.weights, &device)?;
     let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
-    let layout = read_layout(
-        &args.layout,
-        args.label_format.as_deref(),
-        args.map_unknown_colors,
-        h,
-        w,
-    )?;
+    let layout = read_layout(&args.layout, &args.layout_format, h, w)?;
     let mut cells = vec![RgbImage::from_rgb(w, h, layout.to_color_rgb()).context("layout size")?];
     let pb = progress_bar(args.count as u64, "sample", true);
     let mut frames = Vec::new();
@@ -749,11 +734,11 @@ fn sample_command(args: SampleArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads a weights file on `device`: the generator and its config.
+/// Loads a weights file on `device`: the generator and what the file says about itself.
 fn load_weights(
     path: &Path,
     device: &burn::tensor::Device,
-) -> Result<(cimle::generator::Generator, cimle::config::GeneratorConfig)> {
+) -> Result<(cimle::generator::Generator, cimle::weights::WeightsHeader)> {
     let bytes = std::fs::read(path).with_context(|| {
         format!(
             "reading weights {}: give a run's weights.safetensors or a `cimle export` file",
@@ -762,7 +747,7 @@ fn load_weights(
     })?;
     let (generator, header) =
         load_generator(&bytes, device).with_context(|| format!("{}", path.display()))?;
-    Ok((generator, header.config))
+    Ok((generator, header))
 }
 
 /// The most frames `interpolate` and `animate` render.
@@ -872,15 +857,10 @@ fn interpolate_command(args: InterpolateArgs) -> Result<()> {
     check_frame_count(args.frames)?;
     prepare_out(&args.output)?;
     let device = burn::tensor::Device::flex();
-    let (generator, cfg) = load_weights(&args.weights, &device)?;
+    let (generator, header) = load_weights(&args.weights, &device)?;
+    let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
-    let layout = read_layout(
-        &args.layout,
-        args.label_format.as_deref(),
-        args.map_unknown_colors,
-        h,
-        w,
-    )?;
+    let layout = read_layout(&args.layout, &args.layout_format, h, w)?;
     let how = if args.lerp {
         Interpolation::Lerp
     } else {
@@ -928,7 +908,8 @@ fn animate_command(args: AnimateArgs) -> Result<()> {
     use cimle_trainer::video::{interpolation_codes, render_frames};
     prepare_out(&args.output)?;
     let device = burn::tensor::Device::flex();
-    let (generator, cfg) = load_weights(&args.weights, &device)?;
+    let (generator, header) = load_weights(&args.weights, &device)?;
+    let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
     let (layouts, source) = match (&args.layouts, args.synth_seed) {
         (Some(dir), _) => {
@@ -957,15 +938,7 @@ fn animate_command(args: AnimateArgs) -> Result<()> {
             })?;
             let layouts = files
                 .iter()
-                .map(|f| {
-                    read_layout(
-                        f,
-                        args.label_format.as_deref(),
-                        args.map_unknown_colors,
-                        h,
-                        w,
-                    )
-                })
+                .map(|f| read_layout(f, &args.layout_format, h, w))
                 .collect::<Result<Vec<_>>>()?;
             (
                 layouts,
@@ -1012,11 +985,7 @@ fn animate_command(args: AnimateArgs) -> Result<()> {
 
 fn export_command(args: ExportArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
-    let bytes = std::fs::read(&args.weights)
-        .with_context(|| format!("reading weights {}", args.weights.display()))?;
-    let header = read_header(&bytes).with_context(|| format!("{}", args.weights.display()))?;
-    let (generator, _) =
-        load_generator(&bytes, &device).with_context(|| format!("{}", args.weights.display()))?;
+    let (generator, header) = load_weights(&args.weights, &device)?;
     let precision = if args.half {
         Precision::F16
     } else {
