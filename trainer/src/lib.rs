@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
+pub mod evaluate;
 pub mod factors;
 pub mod imle;
 pub mod perceptual;
