@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::factors::{ReadFactors, read_factors};
 use crate::perceptual::{PerceptualDistance, rgb_to_tensor};
-use crate::synth::{CarPaint, Categorical, Facade, Season, TimeOfDay, generate_scene};
+use crate::synth::{Categorical, generate_scene};
 
 /// A level is "rare" when its true probability is at most this.
 pub const RARE_PROBABILITY: f64 = 0.10;
@@ -75,6 +75,17 @@ pub fn mean_pairwise(n: usize, mut d: impl FnMut(usize, usize) -> f64) -> f64 {
         }
     }
     if count == 0 { 0.0 } else { sum / count as f64 }
+}
+
+/// One factor's readings, per layout and sample.
+fn column<T>(
+    reads: &[Vec<ReadFactors>],
+    factor: impl Fn(&ReadFactors) -> Option<T>,
+) -> Vec<Vec<Option<T>>> {
+    reads
+        .iter()
+        .map(|r| r.iter().map(&factor).collect())
+        .collect()
 }
 
 /// Coverage of one factor from the levels read per layout (`None` = unread).
@@ -196,32 +207,19 @@ pub fn evaluate_on_synth(
         );
         rendered.push((layout, images));
     }
-    let time: Vec<Vec<Option<TimeOfDay>>> = reads
-        .iter()
-        .map(|r| r.iter().map(|f| f.time_of_day).collect())
-        .collect();
-    let season: Vec<Vec<Option<Season>>> = reads
-        .iter()
-        .map(|r| r.iter().map(|f| f.season).collect())
-        .collect();
-    let facade: Vec<Vec<Option<Facade>>> = reads
-        .iter()
-        .map(|r| r.iter().map(|f| f.facade).collect())
-        .collect();
-    let paint: Vec<Vec<Option<CarPaint>>> = reads
-        .iter()
-        .map(|r| r.iter().map(|f| f.nearest_car_paint).collect())
-        .collect();
     let evaluation = Evaluation {
         layouts: rendered.len(),
         samples_per_layout: samples,
         distance: distance.describe().to_string(),
         diversity: diversity / rendered.len().max(1) as f64,
         factors: vec![
-            coverage("time_of_day", &time),
-            coverage("season", &season),
-            coverage("facade", &facade),
-            coverage("car_paint (nearest car)", &paint),
+            coverage("time_of_day", &column(&reads, |f| f.time_of_day)),
+            coverage("season", &column(&reads, |f| f.season)),
+            coverage("facade", &column(&reads, |f| f.facade)),
+            coverage(
+                "car_paint (nearest car)",
+                &column(&reads, |f| f.nearest_car_paint),
+            ),
         ],
     };
     (evaluation, rendered)
@@ -287,7 +285,7 @@ mod tests {
 
     #[test]
     fn coverage_counts_recall_rare_levels_and_frequencies() {
-        use TimeOfDay::*;
+        use crate::synth::TimeOfDay::*;
         // Two layouts: one sees day and night, the other only day (one unread sample).
         let reads = vec![vec![Some(Day), Some(Night)], vec![Some(Day), None]];
         let c = coverage("time_of_day", &reads);
