@@ -18,6 +18,7 @@ use cimle::layout::Layout;
 use serde::Serialize;
 
 use crate::factors::{ReadFactors, read_factors};
+use crate::imle::Method;
 use crate::perceptual::{PerceptualDistance, rgb_to_tensor};
 use crate::synth::{Categorical, generate_scene};
 
@@ -143,11 +144,95 @@ fn coverage<T: Categorical + PartialEq>(
 /// A held-out layout and the RGB8 samples rendered for it.
 pub type RenderedLayout = (Layout, Vec<Vec<u8>>);
 
-/// Renders `samples` codes (seeds `0..samples`) for each of `layouts` held-out built-in scenes
-/// (seed `seed`), and measures diversity and factor coverage. Returns the evaluation and the
-/// rendered samples (RGB8 per layout) for pictures.
+/// Renders `samples` codes of `layout` (seeds `0..samples` through
+/// [`Method::sampling_code`]: all zero codes for a CRN model) and returns the RGB8 samples and
+/// their mean pairwise distance under `distance` (0 when they are identical).
+fn render_and_measure(
+    generator: &Generator,
+    method: Method,
+    latent_channels: usize,
+    distance: &PerceptualDistance,
+    layout: &Layout,
+    samples: usize,
+    device: &Device,
+) -> Option<(Vec<Vec<u8>>, f64)> {
+    let [h, w] = generator.resolution();
+    let codes: Vec<LatentCode> = (0..samples as u64)
+        .map(|s| method.sampling_code(s, latent_channels, h, w))
+        .collect();
+    let x = one_hot(&vec![layout; samples], generator.num_classes(), device);
+    let z = LatentCode::batch_tensor(&codes, device).ok()?;
+    let data = generator
+        .forward(x, z)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let images = images_to_rgb8(&data, samples, h, w);
+    // Features once per sample, then every pair.
+    let batch = Tensor::cat(
+        images
+            .iter()
+            .map(|im| rgb_to_tensor(im, h, w, device))
+            .collect(),
+        0,
+    );
+    let features = distance.features(batch);
+    let row = |i: usize| crate::perceptual::Features {
+        maps: features.maps.clone().map(|m| m.narrow(0, i, 1)),
+    };
+    let singles: Vec<_> = (0..samples).map(row).collect();
+    let diversity = mean_pairwise(samples, |i, j| {
+        distance
+            .distance(&singles[i], &singles[j], None)
+            .into_data()
+            .try_to_vec::<f32>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(f32::NAN) as f64
+    });
+    Some((images, diversity))
+}
+
+/// Diversity alone, on given layouts (at the model's size): the mean over `layouts` of the mean
+/// pairwise distance between `samples` samples of each. What `cimle compare` reports for a model
+/// trained on a dataset whose appearance factors are unknown. Returns the diversity and the
+/// rendered samples.
+pub fn diversity_on_layouts(
+    generator: &Generator,
+    method: Method,
+    latent_channels: usize,
+    distance: &PerceptualDistance,
+    layouts: &[Layout],
+    samples: usize,
+    device: &Device,
+) -> (f64, Vec<RenderedLayout>) {
+    let mut rendered = Vec::new();
+    let mut diversity = 0.0;
+    for layout in layouts {
+        if let Some((images, d)) = render_and_measure(
+            generator,
+            method,
+            latent_channels,
+            distance,
+            layout,
+            samples,
+            device,
+        ) {
+            diversity += d;
+            rendered.push((layout.clone(), images));
+        }
+    }
+    (diversity / rendered.len().max(1) as f64, rendered)
+}
+
+/// Renders `samples` codes (seeds `0..samples`; the zero code for every sample of a
+/// [`Method::Crn`] model) for each of `layouts` held-out built-in scenes (seed `seed`), and
+/// measures diversity and factor coverage. Returns the evaluation and the rendered samples
+/// (RGB8 per layout) for pictures.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_on_synth(
     generator: &Generator,
+    method: Method,
     latent_channels: usize,
     distance: &PerceptualDistance,
     layouts: usize,
@@ -164,41 +249,18 @@ pub fn evaluate_on_synth(
         let Ok(layout) = Layout::new(h, w, scene.labels) else {
             continue;
         };
-        let codes: Vec<LatentCode> = (0..samples as u64)
-            .map(|s| LatentCode::from_seed(s, latent_channels, h, w))
-            .collect();
-        let x = one_hot(&vec![&layout; samples], generator.num_classes(), device);
-        let Ok(z) = LatentCode::batch_tensor(&codes, device) else {
+        let Some((images, d)) = render_and_measure(
+            generator,
+            method,
+            latent_channels,
+            distance,
+            &layout,
+            samples,
+            device,
+        ) else {
             continue;
         };
-        let data = generator
-            .forward(x, z)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        let images = images_to_rgb8(&data, samples, h, w);
-        // Features once per sample, then every pair.
-        let batch = Tensor::cat(
-            images
-                .iter()
-                .map(|im| rgb_to_tensor(im, h, w, device))
-                .collect(),
-            0,
-        );
-        let features = distance.features(batch);
-        let row = |i: usize| crate::perceptual::Features {
-            maps: features.maps.clone().map(|m| m.narrow(0, i, 1)),
-        };
-        let singles: Vec<_> = (0..samples).map(row).collect();
-        diversity += mean_pairwise(samples, |i, j| {
-            distance
-                .distance(&singles[i], &singles[j], None)
-                .into_data()
-                .try_to_vec::<f32>()
-                .ok()
-                .and_then(|v| v.first().copied())
-                .unwrap_or(f32::NAN) as f64
-        });
+        diversity += d;
         reads.push(
             images
                 .iter()
@@ -226,6 +288,17 @@ pub fn evaluate_on_synth(
 }
 
 impl Evaluation {
+    /// Mean rare-level recall over the factors that have rare levels (`None` if none has).
+    pub fn rare_recall(&self) -> Option<f64> {
+        let rare: Vec<f64> = self.factors.iter().filter_map(|f| f.rare_recall).collect();
+        (!rare.is_empty()).then(|| rare.iter().sum::<f64>() / rare.len() as f64)
+    }
+
+    /// Mean total-variation distance over the factors.
+    pub fn mean_tv(&self) -> f64 {
+        self.factors.iter().map(|f| f.tv_distance).sum::<f64>() / self.factors.len().max(1) as f64
+    }
+
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
         let mut out = format!(

@@ -8,6 +8,14 @@
 //!
 //! After a configurable round the noise encoder is re-initialised and the learning rate divided
 //! by 10, as the released code does.
+//!
+//! The same loop also trains the regression baseline the paper compares against ([`Method::Crn`],
+//! METHOD.md "The problem" and "What the paper shows"): the same generator given the zero code,
+//! step 2 skipped, step 3 minimising `L(y_k, T(x_k, 0))` ([`round_codes`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use burn::config::Config;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -18,6 +26,131 @@ use cimle::latent::{LatentCode, PortableRng};
 use cimle::layout::Layout;
 
 use crate::perceptual::{Features, PerceptualDistance, rgb_to_tensor};
+
+/// How a generator is trained, and so how it is sampled.
+///
+/// - [`Method::Cimle`]: conditional IMLE (METHOD.md "Training: conditional IMLE"): every image's
+///   training code is the nearest of m random codes; samples use one Gaussian code per seed.
+/// - [`Method::Crn`]: the regression baseline (CRN, METHOD.md "The problem"): the same generator
+///   with its latent input all zeros, so the noise encoder sees zeros; each step minimises
+///   `L(y_k, T(x_k, 0))` directly (with the rarity mask when loss rebalancing is on), with no
+///   nearest-code selection. Such a model is sampled with the zero code whatever the seed
+///   ([`Method::sampling_code`]): it has one output per layout.
+///
+/// A run records its method in `config.json` ([`TrainingConfig::method`]) and in its weights
+/// file's metadata under [`METHOD_METADATA_KEY`] (the weights format's free-form provenance
+/// entries, which `cimle export` keeps), so every command that renders from a weights file
+/// (`sample`, `interpolate`, `animate`, `evaluate`, `compare`) picks the right codes by itself
+/// ([`Method::of_weights`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    /// Conditional IMLE (the default).
+    #[default]
+    Cimle,
+    /// Regression with the zero code (the CRN baseline).
+    Crn,
+}
+
+/// The weights-file metadata key that names the [`Method`] a model was trained by (`cimle` or
+/// `crn`). Files without it (every file written before the CRN baseline existed) are cIMLE.
+pub const METHOD_METADATA_KEY: &str = "method";
+
+/// A method name that is neither `cimle` nor `crn`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown training method {0:?}: choose cimle (conditional IMLE) or crn (regression with the zero code)"
+)]
+pub struct UnknownMethod(pub String);
+
+impl Method {
+    /// Both methods.
+    pub const ALL: [Method; 2] = [Method::Cimle, Method::Crn];
+
+    /// `cimle` or `crn`: the name in flags, `config.json` and weights metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Cimle => "cimle",
+            Method::Crn => "crn",
+        }
+    }
+
+    /// The all-zero code of shape `channels x height x width`: a CRN model's only input code.
+    pub fn zero_code(channels: usize, height: usize, width: usize) -> LatentCode {
+        LatentCode::from_data(
+            channels,
+            height,
+            width,
+            vec![0.0; channels * height * width],
+        )
+        .expect("a zero vector of the code's size")
+    }
+
+    /// The code a model trained by this method renders "seed `seed`" with: the seed's Gaussian
+    /// code for cIMLE ([`LatentCode::from_seed`]), the zero code for CRN whatever the seed.
+    pub fn sampling_code(
+        self,
+        seed: u64,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> LatentCode {
+        match self {
+            Method::Cimle => LatentCode::from_seed(seed, channels, height, width),
+            Method::Crn => Self::zero_code(channels, height, width),
+        }
+    }
+
+    /// Whether samples of this method depend on the code (false for CRN).
+    pub fn uses_codes(self) -> bool {
+        self == Method::Cimle
+    }
+
+    /// The method a weights file's metadata names ([`METHOD_METADATA_KEY`]); cIMLE when the
+    /// entry is absent (files from before the baseline existed), an error when it names an
+    /// unknown method.
+    pub fn of_weights(metadata: &BTreeMap<String, String>) -> Result<Method, UnknownMethod> {
+        metadata
+            .get(METHOD_METADATA_KEY)
+            .map_or(Ok(Method::Cimle), |name| name.parse())
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = UnknownMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownMethod(s.to_string()))
+    }
+}
+
+impl serde::Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// Reads `"cimle"` or `"crn"`; `null` **or a missing field** reads as [`Method::Cimle`].
+///
+/// burn's `Config` derive copies no `#[serde(default)]` onto its fields, so a `config.json`
+/// saved before `method` existed would not load if this read a plain string. Reading through
+/// `Option` makes serde hand a missing field to us as `None` (as it does for `Option` fields).
+impl<'de> serde::Deserialize<'de> for Method {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Method::Cimle),
+            Some(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 /// Everything that defines a training run; saved as `config.json` beside the run.
 #[derive(Config, Debug)]
@@ -70,6 +203,27 @@ pub struct TrainingConfig {
     /// Classes present in fewer images get no KDE (68 released: "67 images or fewer").
     #[config(default = 68)]
     pub rarity_min_images: usize,
+    /// cIMLE (the default) or the CRN regression baseline ([`Method`]). A CRN run keeps every
+    /// other setting, including the round structure (S images a round, L steps of B pairs, the
+    /// lr schedule and re-initialisation), so it takes the same gradient steps
+    /// ([`TrainingConfig::gradient_steps`]); it ignores `candidates`. Absent from a saved
+    /// `config.json` (older runs): cIMLE.
+    #[config(default = "Method::Cimle")]
+    pub method: Method,
+}
+
+impl TrainingConfig {
+    /// Adam steps of the whole run: rounds x steps per round (each on `batch_size` pairs). Runs
+    /// that are compared take equal budgets: the same value here, the same batch size and the
+    /// same lr schedule.
+    pub fn gradient_steps(&self) -> usize {
+        self.rounds * self.steps_per_round
+    }
+
+    /// Training pairs seen over the run: [`Self::gradient_steps`] x batch size.
+    pub fn pairs_seen(&self) -> usize {
+        self.gradient_steps() * self.batch_size.max(1)
+    }
 }
 
 /// One training pair: a layout and its photo (RGB8, the layout's size).
@@ -177,6 +331,65 @@ pub fn select_nearest_latents(
     out
 }
 
+/// Step 2 of a round for either [`Method`]: the code each chosen image trains with, and (for
+/// cIMLE) the selections behind them.
+///
+/// - [`Method::Cimle`]: image `chosen[i]` (its index in the dataset) gets `config.candidates`
+///   codes of seeds [`candidate_seed`]`(config.seed, round, chosen[i], j)`, all rendered without
+///   gradients; the nearest to its photo under `distance` (with `masks[i]` when given) is kept
+///   ([`select_nearest_latents`], `batch` renders a pass, `progress` told of every image done).
+/// - [`Method::Crn`]: the zero code for every image. Nothing is drawn or rendered, `masks`,
+///   `distance` and `progress` are not used, and no selections are returned: the round then
+///   regresses `T(x_k, 0)` onto `y_k`.
+#[allow(clippy::too_many_arguments)]
+pub fn round_codes(
+    config: &TrainingConfig,
+    generator: &Generator,
+    distance: &PerceptualDistance,
+    pairs: &[&Pair],
+    chosen: &[usize],
+    round: usize,
+    masks: Option<&[Tensor<4>]>,
+    batch: usize,
+    device: &Device,
+    progress: impl FnMut(usize),
+) -> (Vec<LatentCode>, Vec<Selection>) {
+    let g = &config.generator;
+    let (c, h, w) = (g.latent_channels, g.height, g.width);
+    match config.method {
+        Method::Crn => (vec![Method::zero_code(c, h, w); pairs.len()], Vec::new()),
+        Method::Cimle => {
+            let m = config.candidates.max(1);
+            let candidates: Vec<Vec<LatentCode>> = chosen
+                .iter()
+                .map(|&k| {
+                    (0..m)
+                        .map(|j| {
+                            LatentCode::from_seed(candidate_seed(config.seed, round, k, j), c, h, w)
+                        })
+                        .collect()
+                })
+                .collect();
+            let selections = select_nearest_latents(
+                generator,
+                distance,
+                pairs,
+                &candidates,
+                masks,
+                batch,
+                device,
+                progress,
+            );
+            let codes = selections
+                .iter()
+                .zip(candidates)
+                .map(|(s, mut c)| c.swap_remove(s.index))
+                .collect();
+            (codes, selections)
+        }
+    }
+}
+
 /// Renders per forward pass during selection, from the memory one render needs and the
 /// memory available (`available_bytes`), between `m` and 256.
 pub fn auto_selection_batch(config: &GeneratorConfig, m: usize, available_bytes: u64) -> usize {
@@ -270,6 +483,7 @@ pub fn init_optimizer(config: &TrainingConfig) -> ModuleOptimizer {
 mod tests {
     use super::*;
     use crate::perceptual::{LayerWeights, Vgg19Config, Vgg19Features};
+    use burn::module::Module;
     use cimle::config::Preset;
     use cimle::generator::images_to_rgb8;
 
@@ -323,6 +537,165 @@ mod tests {
             let picked: Vec<usize> = sel.iter().map(|s| s.index).collect();
             assert_eq!(picked, winners, "batch {batch}: {sel:?}");
         }
+    }
+
+    fn synth_pair(cfg: &GeneratorConfig, index: u64) -> Pair {
+        let s = crate::synth::generate_scene(3, index, cfg.height, cfg.width);
+        Pair {
+            layout: Layout::new(cfg.height, cfg.width, s.labels).unwrap(),
+            image: s.image,
+        }
+    }
+
+    /// CRN's step 2 hands every image the zero code and renders nothing: the selection's
+    /// progress callback is never called and no selection comes back. cIMLE's picks one of its
+    /// m seeded candidates per image.
+    #[test]
+    fn a_crn_round_trains_with_the_zero_code_and_selects_nothing() {
+        let device = Device::flex();
+        let cfg = Preset::Tiny.config();
+        let g = cfg.init_seeded(&device, 2);
+        let dist = tiny_distance(&device);
+        let pairs = [synth_pair(&cfg, 0), synth_pair(&cfg, 1)];
+        let refs: Vec<&Pair> = pairs.iter().collect();
+        let config = TrainingConfig::new(cfg.clone())
+            .with_candidates(3)
+            .with_method(Method::Crn);
+        let (codes, selections) = round_codes(
+            &config,
+            &g,
+            &dist,
+            &refs,
+            &[4, 9],
+            0,
+            None,
+            6,
+            &device,
+            |_| panic!("a CRN round must not run the selection"),
+        );
+        assert!(selections.is_empty());
+        assert_eq!(codes.len(), 2);
+        for code in &codes {
+            assert_eq!(code.shape(), [cfg.latent_channels, cfg.height, cfg.width]);
+            assert!(code.data().iter().all(|&v| v == 0.0));
+        }
+
+        let config = config.with_method(Method::Cimle);
+        let mut done = 0;
+        let (codes, selections) = round_codes(
+            &config,
+            &g,
+            &dist,
+            &refs,
+            &[4, 9],
+            0,
+            None,
+            6,
+            &device,
+            |n| done += n,
+        );
+        assert_eq!((done, selections.len()), (2, 2));
+        for ((code, sel), k) in codes.iter().zip(&selections).zip([4, 9]) {
+            let seed = candidate_seed(config.seed, 0, k, sel.index);
+            assert_eq!(
+                code,
+                &LatentCode::from_seed(seed, cfg.latent_channels, cfg.height, cfg.width)
+            );
+        }
+    }
+
+    /// A CRN step is plain regression: its loss is the distance from `T(x, 0)` to `y` (what the
+    /// generator renders with the zero code before the step), not the distance of a random
+    /// code's render.
+    #[test]
+    fn a_crn_train_step_loss_is_the_distance_of_the_zero_code_render() {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let cfg = Preset::Tiny.config();
+        let pair = synth_pair(&cfg, 5);
+        let (h, w) = (cfg.height, cfg.width);
+        let config = TrainingConfig::new(cfg.clone()).with_method(Method::Crn);
+        let generator = cfg.init_seeded(&ad, 4);
+        let vgg = Vgg19Features::random(1, &Vgg19Config { width_div: 16 }, &device).unwrap();
+        let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), LayerWeights::paper());
+        let d = PerceptualDistance::new(vgg, LayerWeights::paper());
+        let (codes, _) = round_codes(
+            &config,
+            &generator.valid(),
+            &d,
+            &[&pair],
+            &[0],
+            0,
+            None,
+            1,
+            &device,
+            |_| {},
+        );
+        // The distance of a render to the photo, without gradients.
+        let distance_of = |code: &LatentCode| -> f32 {
+            let inference = generator.valid();
+            let x = one_hot(&[&pair.layout], cfg.num_classes(), &device);
+            let fake = d.features(inference.forward(x, code.to_tensor(&device)));
+            let real = d.features(rgb_to_tensor(&pair.image, h, w, &device));
+            d.distance(&real, &fake, None)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()[0]
+        };
+        let zero = distance_of(&Method::zero_code(cfg.latent_channels, h, w));
+        let random = distance_of(&LatentCode::from_seed(1, cfg.latent_channels, h, w));
+        let mut optimizer = init_optimizer(&config);
+        let (_, loss) = train_step(
+            generator.clone(),
+            &mut optimizer,
+            &train_distance,
+            &[&pair],
+            &[&codes[0]],
+            None,
+            1e-3,
+            &ad,
+        );
+        assert!(
+            (loss - zero).abs() <= 1e-4 * zero.abs().max(1.0),
+            "{loss} vs {zero}"
+        );
+        assert!(
+            (loss - random).abs() > 1e-3 * zero.abs().max(1.0),
+            "{loss} vs {random}"
+        );
+    }
+
+    #[test]
+    fn the_method_is_saved_and_older_configs_read_as_cimle() {
+        let cfg = TrainingConfig::new(Preset::Tiny.config()).with_method(Method::Crn);
+        let mut json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["method"], "crn");
+        let back: TrainingConfig = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.method, Method::Crn);
+        // A config.json from before the field existed.
+        json.as_object_mut().unwrap().remove("method");
+        let old: TrainingConfig = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(old.method, Method::Cimle);
+        json["method"] = "gan".into();
+        assert!(serde_json::from_value::<TrainingConfig>(json).is_err());
+        // The weights metadata entry.
+        let mut meta = BTreeMap::new();
+        assert_eq!(Method::of_weights(&meta), Ok(Method::Cimle));
+        meta.insert(METHOD_METADATA_KEY.to_string(), "crn".to_string());
+        assert_eq!(Method::of_weights(&meta), Ok(Method::Crn));
+        meta.insert(METHOD_METADATA_KEY.to_string(), "gan".to_string());
+        assert!(Method::of_weights(&meta).is_err());
+        assert_eq!("CRN".parse::<Method>(), Ok(Method::Crn));
+        // Sampling: a seed's Gaussian code for cIMLE, zeros for CRN.
+        let c = Method::Cimle.sampling_code(7, 2, 4, 8);
+        assert_eq!(c, LatentCode::from_seed(7, 2, 4, 8));
+        assert!(
+            Method::Crn
+                .sampling_code(7, 2, 4, 8)
+                .data()
+                .iter()
+                .all(|&v| v == 0.0)
+        );
     }
 
     #[test]

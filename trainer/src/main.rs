@@ -12,7 +12,7 @@ use cimle::layout::{ColorPolicy, LabelFormat, Layout};
 use cimle::weights::{Precision, load_generator, save_generator};
 use cimle_trainer::backend::Backend;
 use cimle_trainer::data::{LoadOptions, load_dataset, read_png_rgb, resize_area};
-use cimle_trainer::imle::{Pair, TrainingConfig};
+use cimle_trainer::imle::{Method, Pair, TrainingConfig};
 use cimle_trainer::perceptual::{
     LayerWeights, PerceptualDistance, Vgg19Config, Vgg19Features, distance_report, load_vgg19,
     rgb_to_tensor,
@@ -38,7 +38,7 @@ struct Cli {
 enum Command {
     /// Generate procedural street scenes (image, label and factors per sample).
     Synth(SynthArgs),
-    /// Train a generator with conditional IMLE.
+    /// Train a generator with conditional IMLE (or, with --method crn, the regression baseline).
     Train(TrainArgs),
     /// Render a layout with many latent codes into a grid (the paper's figure).
     Sample(SampleArgs),
@@ -52,6 +52,9 @@ enum Command {
     Rarity(RarityArgs),
     /// Measure a model on held-out built-in scenes: diversity, factor recall, TV distance.
     Evaluate(EvaluateArgs),
+    /// Train cIMLE, its two rebalancing ablations and the CRN baselines on one budget, then
+    /// compare them: report.md, metrics.png, samples.png, frames.png.
+    Compare(CompareArgs),
     /// Render one layout while the latent code moves from one seed's code to another's
     /// (frames, animated PNG, adjacent-frame differences).
     Interpolate(InterpolateArgs),
@@ -111,14 +114,12 @@ struct VggArgs {
     vgg_width_div: usize,
 }
 
+/// What a training run learns from and its budget: shared by `train` and `compare`.
 #[derive(Args, Debug)]
-struct TrainArgs {
+struct BudgetArgs {
     /// Dataset folder, or `synth` for built-in scenes generated in memory.
     #[arg(long, default_value = "synth")]
     data: String,
-    /// Run folder: config.json, checkpoints, sample grids, loss curve.
-    #[arg(long)]
-    out: PathBuf,
     /// Generator preset: tiny, small, browser, paper.
     #[arg(long, default_value = "small")]
     preset: String,
@@ -128,7 +129,7 @@ struct TrainArgs {
     /// |S|: images selected per round.
     #[arg(long)]
     images_per_round: Option<usize>,
-    /// m: latent codes tried per image.
+    /// m: latent codes tried per image (cIMLE only).
     #[arg(long)]
     candidates: Option<usize>,
     /// L: Adam steps per round.
@@ -149,9 +150,6 @@ struct TrainArgs {
     /// auto (a GPU through wgpu when one exists, else the CPU), cpu, wgpu or cuda.
     #[arg(long, default_value = "auto")]
     backend: String,
-    /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
-    resume: bool,
     /// Seed of the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -167,17 +165,63 @@ struct TrainArgs {
     /// Read at most this many pairs from --data.
     #[arg(long)]
     limit: Option<usize>,
+    /// Classes present in fewer images get no rarity KDE.
+    #[arg(long, default_value_t = cimle_trainer::rebalance::DEFAULT_MIN_IMAGES)]
+    rarity_min_images: usize,
+    #[command(flatten)]
+    vgg: VggArgs,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Run folder: config.json, checkpoints, sample grids, loss curve.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// cimle (conditional IMLE: each image trains with the nearest of m codes) or crn (the
+    /// regression baseline: the same generator fed the zero code, no selection, same budget).
+    /// The weights file records it, and sampling a crn model uses the zero code.
+    #[arg(long, default_value = "cimle")]
+    method: Method,
     /// Draw S uniformly instead of in proportion to rarity (supplementary appendix A).
     #[arg(long)]
     no_dataset_rebalance: bool,
     /// Use the plain distance instead of the rarity-masked one.
     #[arg(long)]
     no_loss_rebalance: bool,
-    /// Classes present in fewer images get no rarity KDE.
-    #[arg(long, default_value_t = cimle_trainer::rebalance::DEFAULT_MIN_IMAGES)]
-    rarity_min_images: usize,
     #[command(flatten)]
-    vgg: VggArgs,
+    budget: BudgetArgs,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// Output folder: a run folder per method (cimle, cimle-no-dataset-rebalance,
+    /// cimle-no-loss-rebalance, crn, crn-rebalanced), report.md, report.json, metrics.png,
+    /// samples.png, frames.png. Finished runs found there are skipped, interrupted ones resumed.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    budget: BudgetArgs,
+    /// Held-out built-in layouts measured (with a dataset: layouts of the dataset).
+    #[arg(long, default_value_t = 8)]
+    layouts: usize,
+    /// K: samples per layout.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Seed of the held-out built-in scenes (training uses --seed).
+    #[arg(long, default_value_t = 777)]
+    eval_seed: u64,
+    /// Scene seed of the built-in sequence of frames.png (a car drives away and back).
+    #[arg(long, default_value_t = 12345)]
+    video_seed: u64,
+    /// Frames of that sequence.
+    #[arg(long, default_value_t = 12)]
+    video_frames: usize,
+    /// Seed of the cIMLE model's one code for every frame (CRN: the zero code).
+    #[arg(long, default_value_t = 0)]
+    video_code_seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -541,7 +585,24 @@ fn rarity_command(args: RarityArgs) -> Result<()> {
     Ok(())
 }
 
-fn train_command(args: TrainArgs) -> Result<()> {
+/// Everything a run needs that flags decide: the base config (cIMLE, both rebalancings on), the
+/// pairs, their rarity scores when asked for, the distance's network and its layer weights.
+struct Prepared {
+    config: TrainingConfig,
+    pairs: Vec<Pair>,
+    rarity: Option<RarityScores>,
+    vgg: Vgg19Features,
+    layer_weights: LayerWeights,
+    device: burn::tensor::Device,
+    backend: Backend,
+    preset: Preset,
+    data_desc: String,
+    vgg_desc: String,
+}
+
+/// Reads the data and builds the run settings of `train` and `compare` from their shared flags.
+/// `rarity` says whether any run will rebalance (then the rarity scores are computed).
+fn prepare_training(args: &BudgetArgs, rarity: bool) -> Result<Prepared> {
     let preset: Preset = args.preset.parse()?;
     let backend = args.backend.parse::<Backend>()?.resolve();
     let gen_cfg = preset.config();
@@ -556,8 +617,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         args.map_unknown_colors,
         args.limit,
     )?;
-    let rebalance = !(args.no_dataset_rebalance && args.no_loss_rebalance);
-    let rarity = if rebalance {
+    let rarity = if rarity {
         Some(rarity_scores(&args.data, &pairs, args.rarity_min_images)?)
     } else {
         None
@@ -587,8 +647,6 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .with_selection_batch(args.selection_batch)
         .with_seed(args.seed)
         .with_data(data_desc.clone())
-        .with_dataset_rebalance(!args.no_dataset_rebalance)
-        .with_loss_rebalance(!args.no_loss_rebalance)
         .with_rarity_min_images(args.rarity_min_images)
         .with_distance(format!("{vgg_desc}, layer weights {:?}", layer_weights.0));
     // The CPU quick-start defaults of each preset; every one can be overridden by a flag.
@@ -618,6 +676,39 @@ fn train_command(args: TrainArgs) -> Result<()> {
     if config.candidates == 0 || config.images_per_round == 0 || config.batch_size == 0 {
         bail!("--candidates, --images-per-round and --batch-size must be at least 1");
     }
+    Ok(Prepared {
+        config,
+        pairs,
+        rarity,
+        vgg,
+        layer_weights,
+        device,
+        backend,
+        preset,
+        data_desc,
+        vgg_desc,
+    })
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let rebalance = !(args.no_dataset_rebalance && args.no_loss_rebalance);
+    let Prepared {
+        config,
+        pairs,
+        rarity,
+        vgg,
+        layer_weights,
+        device,
+        backend,
+        preset,
+        data_desc,
+        vgg_desc,
+    } = prepare_training(&args.budget, rebalance)?;
+    let config = config
+        .with_method(args.method)
+        .with_dataset_rebalance(!args.no_dataset_rebalance)
+        .with_loss_rebalance(!args.no_loss_rebalance);
+    let (h, w) = (config.generator.height, config.generator.width);
 
     eprintln!(
         "cimle train: {} preset ({} parameters, {h}x{w}) on {backend}; data: {data_desc}; distance: {vgg_desc}",
@@ -633,14 +724,21 @@ fn train_command(args: TrainArgs) -> Result<()> {
         },
         if config.loss_rebalance { "on" } else { "off" }
     );
-    eprintln!(
-        "  {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
-        config.rounds,
-        config.images_per_round,
-        config.candidates,
-        config.steps_per_round,
-        config.batch_size
-    );
+    match config.method {
+        Method::Cimle => eprintln!(
+            "  {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
+            config.rounds,
+            config.images_per_round,
+            config.candidates,
+            config.steps_per_round,
+            config.batch_size
+        ),
+        Method::Crn => eprintln!(
+            "  CRN regression with the zero code: {} rounds x (pick {} images, then {} Adam \
+             steps of batch {}); no selection",
+            config.rounds, config.images_per_round, config.steps_per_round, config.batch_size
+        ),
+    }
     let started = Instant::now();
     let summary = train_run(
         &config,
@@ -662,6 +760,72 @@ fn train_command(args: TrainArgs) -> Result<()> {
         summary.weights.display(),
         args.out.join("samples").display()
     );
+    Ok(())
+}
+
+fn compare_command(args: CompareArgs) -> Result<()> {
+    use cimle_trainer::compare::{CompareOptions, compared_runs, run_compare};
+    if args.samples < 2 || args.layouts == 0 {
+        bail!("--samples must be at least 2 and --layouts at least 1");
+    }
+    check_frame_count(args.video_frames).context("--video-frames")?;
+    let prepared = prepare_training(&args.budget, true)?;
+    let base = &prepared.config;
+    let (h, w) = (base.generator.height, base.generator.width);
+    let runs = compared_runs(base);
+    eprintln!(
+        "cimle compare: {} runs of the {} preset ({} parameters, {h}x{w}) on {}; data: {}; \
+         distance: {}",
+        runs.len(),
+        prepared.preset,
+        base.generator.num_params(),
+        prepared.backend,
+        prepared.data_desc,
+        prepared.vgg_desc
+    );
+    eprintln!(
+        "  each: {} rounds x {} Adam steps of batch {} = {} gradient steps ({} images a round; \
+         cIMLE runs try {} codes per image)",
+        base.rounds,
+        base.steps_per_round,
+        base.batch_size,
+        base.gradient_steps(),
+        base.images_per_round,
+        base.candidates
+    );
+    let synth_data = args.budget.data == "synth";
+    if !synth_data {
+        eprintln!(
+            "  note: --data is a dataset, not the built-in scenes: the report gives diversity \
+             only (appearance factors are known only for built-in scenes)"
+        );
+    }
+    let started = Instant::now();
+    let report = run_compare(
+        base,
+        &prepared.pairs,
+        prepared.rarity.as_ref(),
+        prepared.vgg,
+        prepared.layer_weights,
+        &prepared.device,
+        &CompareOptions {
+            out: args.out.clone(),
+            layouts: args.layouts,
+            samples: args.samples,
+            eval_seed: args.eval_seed,
+            synth_data,
+            video_seed: args.video_seed,
+            video_frames: args.video_frames,
+            video_code_seed: args.video_code_seed,
+            progress: true,
+        },
+    )?;
+    eprintln!(
+        "done in {:.1} min: {} (report.md, report.json, metrics.png, samples.png, frames.png)",
+        started.elapsed().as_secs_f64() / 60.0,
+        args.out.display()
+    );
+    println!("{}", report.table());
     Ok(())
 }
 
@@ -705,6 +869,7 @@ fn read_layout(path: &Path, how: &LayoutFormatArgs, h: usize, w: usize) -> Resul
 fn sample_command(args: SampleArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let (generator, header) = load_weights(&args.weights, &device)?;
+    let method = weights_method(&header, &args.weights)?;
     let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
     let layout = read_layout(&args.layout, &args.layout_format, h, w)?;
@@ -715,7 +880,7 @@ fn sample_command(args: SampleArgs) -> Result<()> {
         let n = (args.count - chunk_start).min(8);
         let codes: Vec<LatentCode> = (0..n)
             .map(|i| {
-                LatentCode::from_seed(
+                method.sampling_code(
                     args.seed + (chunk_start + i) as u64,
                     cfg.latent_channels,
                     h,
@@ -771,6 +936,22 @@ fn load_weights(
     let (generator, header) =
         load_generator(&bytes, device).with_context(|| format!("{}", path.display()))?;
     Ok((generator, header))
+}
+
+/// How the model in a weights file is sampled: a code per seed (cIMLE), or the zero code
+/// whatever the seed (CRN), as the file's `method` metadata entry says (no entry: cIMLE; see
+/// `Method::of_weights`). Says so on stderr for a CRN model.
+fn weights_method(header: &cimle::weights::WeightsHeader, path: &Path) -> Result<Method> {
+    let method =
+        Method::of_weights(&header.metadata).with_context(|| format!("{}", path.display()))?;
+    if method == Method::Crn {
+        eprintln!(
+            "note: {} is a CRN model (regression, trained without noise): every sample uses the \
+             zero code, whatever the seed",
+            path.display()
+        );
+    }
+    Ok(method)
 }
 
 /// The most frames `interpolate` and `animate` render.
@@ -881,6 +1062,7 @@ fn interpolate_command(args: InterpolateArgs) -> Result<()> {
     prepare_out(&args.output)?;
     let device = burn::tensor::Device::flex();
     let (generator, header) = load_weights(&args.weights, &device)?;
+    let method = weights_method(&header, &args.weights)?;
     let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
     let layout = read_layout(&args.layout, &args.layout_format, h, w)?;
@@ -889,13 +1071,20 @@ fn interpolate_command(args: InterpolateArgs) -> Result<()> {
     } else {
         Interpolation::Slerp
     };
-    let a = LatentCode::from_seed(args.from, cfg.latent_channels, h, w);
-    let b = LatentCode::from_seed(args.to, cfg.latent_channels, h, w);
+    let a = method.sampling_code(args.from, cfg.latent_channels, h, w);
+    let b = method.sampling_code(args.to, cfg.latent_channels, h, w);
     let codes = interpolation_codes(&a, &b, args.frames, how)?;
-    eprintln!(
-        "cimle interpolate: {} frames of {h}x{w}, seed {} to seed {} ({how:?})",
-        args.frames, args.from, args.to
-    );
+    if method.uses_codes() {
+        eprintln!(
+            "cimle interpolate: {} frames of {h}x{w}, seed {} to seed {} ({how:?})",
+            args.frames, args.from, args.to
+        );
+    } else {
+        eprintln!(
+            "cimle interpolate: {} frames of {h}x{w}, all with the zero code (CRN model)",
+            args.frames
+        );
+    }
     let frames = render_frames(&generator, &cfg, &[layout], &codes, &device)
         .with_context(|| format!("rendering with {}", args.weights.display()))?;
     write_video(&args.output, &frames)?;
@@ -932,6 +1121,7 @@ fn animate_command(args: AnimateArgs) -> Result<()> {
     prepare_out(&args.output)?;
     let device = burn::tensor::Device::flex();
     let (generator, header) = load_weights(&args.weights, &device)?;
+    let method = weights_method(&header, &args.weights)?;
     let cfg = header.config;
     let (h, w) = (cfg.height, cfg.width);
     let (layouts, source) = match (&args.layouts, args.synth_seed) {
@@ -983,8 +1173,9 @@ fn animate_command(args: AnimateArgs) -> Result<()> {
         (None, None) => bail!("give --synth-seed S (built-in scene) or --layouts DIR"),
     };
     let n = layouts.len();
-    let latent = |seed: u64| LatentCode::from_seed(seed, cfg.latent_channels, h, w);
+    let latent = |seed: u64| method.sampling_code(seed, cfg.latent_channels, h, w);
     let (codes, style) = match (args.seed, args.from, args.to) {
+        _ if !method.uses_codes() => (vec![latent(0)], "the zero code (CRN model)".to_string()),
         (Some(seed), _, _) => (vec![latent(seed)], format!("one code (seed {seed})")),
         (None, Some(from), Some(to)) => {
             let how = if args.lerp {
@@ -1102,10 +1293,12 @@ fn evaluate_command(args: EvaluateArgs) -> Result<()> {
     }
     let device = burn::tensor::Device::flex();
     let (generator, header) = load_weights(&args.weights, &device)?;
+    let method = weights_method(&header, &args.weights)?;
     let cfg = header.config;
     let distance = PerceptualDistance::new(make_vgg(&args.vgg, &device)?, LayerWeights::paper());
     let (evaluation, rendered) = cimle_trainer::evaluate::evaluate_on_synth(
         &generator,
+        method,
         cfg.latent_channels,
         &distance,
         args.layouts,
@@ -1115,8 +1308,13 @@ fn evaluate_command(args: EvaluateArgs) -> Result<()> {
     );
     let reader = cimle_trainer::factors::reader_accuracy(args.seed ^ 1, 200, cfg.height, cfg.width);
     let report = format!(
-        "# cimle evaluate: {}\n\n{}\n## The factor reader on 200 real built-in scenes ({}x{})\n\n{}\n",
+        "# cimle evaluate: {} ({method} model{})\n\n{}\n## The factor reader on 200 real built-in scenes ({}x{})\n\n{}\n",
         args.weights.display(),
+        if method.uses_codes() {
+            ""
+        } else {
+            ": every sample uses the zero code"
+        },
         evaluation.markdown(),
         cfg.height,
         cfg.width,
@@ -1129,7 +1327,9 @@ fn evaluate_command(args: EvaluateArgs) -> Result<()> {
     write("report.md", report.as_bytes())?;
     write(
         "report.json",
-        &serde_json::to_vec_pretty(&serde_json::json!({ "model": evaluation, "reader": reader }))?,
+        &serde_json::to_vec_pretty(
+            &serde_json::json!({ "method": method, "model": evaluation, "reader": reader }),
+        )?,
     )?;
     let (h, w) = (cfg.height, cfg.width);
     let mut cells = Vec::new();
@@ -1158,6 +1358,7 @@ fn main() {
         Command::Bench(a) => bench_command(a),
         Command::Rarity(a) => rarity_command(a),
         Command::Evaluate(a) => evaluate_command(a),
+        Command::Compare(a) => compare_command(a),
         Command::Interpolate(a) => interpolate_command(a),
         Command::Animate(a) => animate_command(a),
     };

@@ -1,4 +1,5 @@
-//! Pictures a person looks at: sample grids and loss curves, written atomically as PNG.
+//! Pictures a person looks at: sample grids, labelled rows, loss curves and bar charts, written
+//! atomically as PNG.
 
 use std::io;
 use std::path::Path;
@@ -104,7 +105,9 @@ pub fn grid(cells: &[RgbImage], columns: usize, gap: usize, background: [u8; 3])
     out
 }
 
-/// 3x5 bitmap glyphs for the characters plots need.
+/// 3x5 bitmap glyphs for the characters plots and labels need: digits, `.`, `-`, a small `e`
+/// (for exponents), the letters (lower case drawn as capitals) and a little punctuation.
+/// Anything else is blank.
 fn glyph(c: char) -> [u8; 5] {
     match c {
         '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
@@ -120,8 +123,50 @@ fn glyph(c: char) -> [u8; 5] {
         '.' => [0, 0, 0, 0, 0b010],
         '-' => [0, 0, 0b111, 0, 0],
         'e' => [0, 0b111, 0b111, 0b100, 0b111],
+        ':' => [0, 0b010, 0, 0b010, 0],
+        ',' => [0, 0, 0, 0b010, 0b100],
+        '/' => [0b001, 0b001, 0b010, 0b100, 0b100],
+        '(' => [0b010, 0b100, 0b100, 0b100, 0b010],
+        ')' => [0b010, 0b001, 0b001, 0b001, 0b010],
+        '_' => [0, 0, 0, 0, 0b111],
+        '+' => [0, 0b010, 0b111, 0b010, 0],
+        '=' => [0, 0b111, 0, 0b111, 0],
+        '%' => [0b101, 0b001, 0b010, 0b100, 0b101],
+        'A' => [0b010, 0b101, 0b111, 0b101, 0b101],
+        'B' => [0b110, 0b101, 0b110, 0b101, 0b110],
+        'C' => [0b011, 0b100, 0b100, 0b100, 0b011],
+        'D' => [0b110, 0b101, 0b101, 0b101, 0b110],
+        'E' => [0b111, 0b100, 0b110, 0b100, 0b111],
+        'F' => [0b111, 0b100, 0b110, 0b100, 0b100],
+        'G' => [0b011, 0b100, 0b101, 0b101, 0b011],
+        'H' => [0b101, 0b101, 0b111, 0b101, 0b101],
+        'I' => [0b111, 0b010, 0b010, 0b010, 0b111],
+        'J' => [0b001, 0b001, 0b001, 0b101, 0b010],
+        'K' => [0b101, 0b101, 0b110, 0b101, 0b101],
+        'L' => [0b100, 0b100, 0b100, 0b100, 0b111],
+        'M' => [0b101, 0b111, 0b111, 0b101, 0b101],
+        'N' => [0b110, 0b101, 0b101, 0b101, 0b101],
+        'O' => [0b010, 0b101, 0b101, 0b101, 0b010],
+        'P' => [0b110, 0b101, 0b110, 0b100, 0b100],
+        'Q' => [0b010, 0b101, 0b101, 0b110, 0b011],
+        'R' => [0b110, 0b101, 0b110, 0b101, 0b101],
+        'S' => [0b011, 0b100, 0b010, 0b001, 0b110],
+        'T' => [0b111, 0b010, 0b010, 0b010, 0b010],
+        'U' => [0b101, 0b101, 0b101, 0b101, 0b111],
+        'V' => [0b101, 0b101, 0b101, 0b101, 0b010],
+        'W' => [0b101, 0b101, 0b111, 0b111, 0b101],
+        'X' => [0b101, 0b101, 0b010, 0b101, 0b101],
+        'Y' => [0b101, 0b101, 0b010, 0b010, 0b010],
+        'Z' => [0b111, 0b001, 0b010, 0b100, 0b111],
+        c if c.is_ascii_lowercase() => glyph(c.to_ascii_uppercase()),
         _ => [0; 5],
     }
+}
+
+/// Width in pixels of `text` drawn by [`draw_text`] at `scale` (4 pixels a character at scale 1,
+/// the last one's spacing included).
+pub fn text_width(text: &str, scale: usize) -> usize {
+    text.chars().count() * 4 * scale
 }
 
 /// Draws `text` with its top-left at `(x, y)`, each glyph pixel a `scale x scale` block.
@@ -140,6 +185,121 @@ pub fn draw_text(img: &mut RgbImage, text: &str, x: usize, y: usize, scale: usiz
             }
         }
     }
+}
+
+/// Rows of equally sized cells, each row with a text label on its left: `rows[i] = (label,
+/// cells)`. Rows may hold different numbers of cells; cells keep their own sizes and a row is as
+/// tall as its tallest cell. Labels are drawn in capitals at scale 2 in `ink`.
+pub fn labelled_rows(
+    rows: &[(String, Vec<RgbImage>)],
+    gap: usize,
+    background: [u8; 3],
+    ink: [u8; 3],
+) -> RgbImage {
+    const SCALE: usize = 2;
+    let label_w = rows
+        .iter()
+        .map(|(l, _)| text_width(l, SCALE))
+        .max()
+        .unwrap_or(0)
+        + 2 * gap;
+    let row_w = |cells: &[RgbImage]| cells.iter().map(|c| c.width + gap).sum::<usize>();
+    let row_h = |cells: &[RgbImage]| {
+        cells
+            .iter()
+            .map(|c| c.height)
+            .max()
+            .unwrap_or(0)
+            .max(5 * SCALE)
+    };
+    let width = label_w + rows.iter().map(|(_, c)| row_w(c)).max().unwrap_or(0) + gap;
+    let height = rows.iter().map(|(_, c)| row_h(c) + gap).sum::<usize>() + gap;
+    let mut out = RgbImage::filled(width.max(1), height.max(1), background);
+    let mut y = gap;
+    for (label, cells) in rows {
+        let h = row_h(cells);
+        draw_text(
+            &mut out,
+            &label.to_uppercase(),
+            gap,
+            y + (h - 5 * SCALE) / 2,
+            SCALE,
+            ink,
+        );
+        let mut x = label_w;
+        for cell in cells {
+            out.blit(cell, x, y);
+            x += cell.width + gap;
+        }
+        y += h + gap;
+    }
+    out
+}
+
+/// Colours of [`bar_chart`]'s bars, in order.
+pub const BAR_COLORS: [[u8; 3]; 6] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+];
+
+/// A bar chart: `title` on top, one bar per `(label, value)` from a zero baseline (negative values
+/// and `None` draw no bar; `None` is labelled `n/a`), each value written above its bar and each
+/// label below it (title and labels in capitals), bars coloured by [`BAR_COLORS`] in turn. The bar
+/// area is `plot_height` pixels tall; the width follows from the longest label.
+pub fn bar_chart(title: &str, bars: &[(String, Option<f64>)], plot_height: usize) -> RgbImage {
+    const SCALE: usize = 2;
+    let (margin, gap) = (16usize, 12usize);
+    let slot = bars
+        .iter()
+        .map(|(l, _)| text_width(l, SCALE))
+        .max()
+        .unwrap_or(0)
+        .max(12 * 4 * SCALE)
+        + gap;
+    let text_h = 5 * SCALE;
+    let top = margin + text_h + margin + text_h + 4; // title, then room for the top value
+    let width = (2 * margin + bars.len() * slot).max(2 * margin + text_width(title, SCALE));
+    let height = top + plot_height + 6 + text_h + margin;
+    let mut img = RgbImage::filled(width, height, [255, 255, 255]);
+    let ink = [40, 40, 40];
+    draw_text(&mut img, &title.to_uppercase(), margin, margin, SCALE, ink);
+    let base = top + plot_height;
+    let max = bars
+        .iter()
+        .filter_map(|b| b.1)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let x0 = margin + i * slot;
+        let bar_w = slot - gap;
+        let v = value.filter(|v| v.is_finite());
+        let bar_h = v.map_or(0, |v| {
+            ((v.max(0.0) / max) * plot_height as f64).round() as usize
+        });
+        let color = BAR_COLORS[i % BAR_COLORS.len()];
+        for y in base - bar_h..base {
+            for x in x0..x0 + bar_w {
+                img.put(x, y, color);
+            }
+        }
+        let text = v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+        let tx = x0 + bar_w.saturating_sub(text_width(&text, SCALE)) / 2;
+        draw_text(&mut img, &text, tx, base - bar_h - text_h - 4, SCALE, ink);
+        let lx = x0 + bar_w.saturating_sub(text_width(label, SCALE)) / 2;
+        draw_text(&mut img, &label.to_uppercase(), lx, base + 6, SCALE, ink);
+    }
+    draw_line(
+        &mut img,
+        (margin as f64 - 4.0, base as f64),
+        ((width - margin) as f64, base as f64),
+        ink,
+    );
+    img
 }
 
 fn draw_line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), color: [u8; 3]) {
@@ -283,6 +443,43 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(names.len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bar_heights_follow_the_values() {
+        let bars = vec![
+            ("a".to_string(), Some(1.0)),
+            ("bb".to_string(), Some(0.5)),
+            ("c".to_string(), None),
+        ];
+        let img = bar_chart("test", &bars, 100);
+        let count = |color: [u8; 3]| img.data.chunks(3).filter(|p| *p == color).count();
+        let (a, b, c) = (
+            count(BAR_COLORS[0]),
+            count(BAR_COLORS[1]),
+            count(BAR_COLORS[2]),
+        );
+        assert!(a > 0 && c == 0, "{a} {c}");
+        // Same bar width, half the height.
+        assert_eq!(a, 2 * b);
+    }
+
+    #[test]
+    fn letters_are_drawn_and_labelled_rows_hold_every_cell() {
+        let mut img = RgbImage::filled(40, 7, [0, 0, 0]);
+        draw_text(&mut img, "crn", 0, 0, 1, [255, 255, 255]);
+        assert!(img.data.contains(&255));
+        assert_eq!(text_width("crn", 2), 24);
+        let cell = RgbImage::filled(4, 3, [9, 9, 9]);
+        let rows = vec![
+            ("a".to_string(), vec![cell.clone(), cell.clone()]),
+            ("bcd".to_string(), vec![cell.clone()]),
+        ];
+        let out = labelled_rows(&rows, 2, [255, 255, 255], [0, 0, 0]);
+        let cells = out.data.chunks(3).filter(|p| *p == [9, 9, 9]).count();
+        assert_eq!(cells, 3 * 12);
+        // Label column: "bcd" at scale 2 plus a gap each side, then two cells and gaps.
+        assert_eq!(out.width, 24 + 4 + 2 * (4 + 2) + 2);
     }
 
     #[test]

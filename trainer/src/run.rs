@@ -2,10 +2,12 @@
 //! curves, and `--resume` that loses at most the round in progress.
 //!
 //! ```text
-//! RUN/config.json             the TrainingConfig, written first
+//! RUN/config.json             the TrainingConfig (its `method`: cimle or crn), written first
 //! RUN/checkpoint.bin          weights + optimiser state + RNG state + round (atomic)
-//! RUN/weights.safetensors     the generator in cimle's weights format, f32 (atomic)
+//! RUN/weights.safetensors     the generator in cimle's weights format, f32 (atomic); its
+//!                             metadata's `method` entry says how to sample it
 //! RUN/samples/round-NN.png    layout | photo | samples, for a few fixed layouts and seeds
+//!                             (one zero-code column for a CRN run)
 //! RUN/loss.csv, RUN/loss.png  every step's loss, and its curve
 //! ```
 
@@ -24,8 +26,8 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::imle::{
-    Pair, TrainingConfig, auto_selection_batch, available_memory, candidate_seed, choose_indices,
-    init_optimizer, round_lr, select_nearest_latents, train_step,
+    METHOD_METADATA_KEY, Method, Pair, TrainingConfig, auto_selection_batch, available_memory,
+    candidate_seed, choose_indices, init_optimizer, round_codes, round_lr, train_step,
 };
 use crate::perceptual::{LayerWeights, PerceptualDistance, Vgg19Features};
 use crate::picture::{RgbImage, grid, line_chart, write_atomic};
@@ -167,6 +169,17 @@ pub fn load_checkpoint(
     Ok((state, generator, optimizer))
 }
 
+/// The state saved in a run's checkpoint (rounds done, losses, seconds), without loading the
+/// model: what `cimle compare` reads to tell a finished run from an interrupted one.
+pub fn read_run_state(path: &Path) -> Result<RunState, RunError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let (state, _, _) = decode_checkpoint(&bytes).map_err(|why| RunError::BadCheckpoint {
+        path: path.to_path_buf(),
+        why,
+    })?;
+    Ok(state)
+}
+
 /// A terminal progress bar with rate and ETA (hidden when `show` is false; indicatif also hides
 /// it when stderr is not a terminal).
 pub fn progress_bar(len: u64, prefix: impl Into<String>, show: bool) -> ProgressBar {
@@ -189,13 +202,20 @@ pub fn progress_bar(len: u64, prefix: impl Into<String>, show: bool) -> Progress
     pb
 }
 
-/// Renders `layouts` with the fixed preview seeds: `[layout, photo, samples...]` per row.
+/// Renders `layouts` with the fixed preview seeds: `[layout, photo, samples...]` per row. A CRN
+/// model's samples all use the zero code ([`Method::sampling_code`]), so it gets one column.
 fn preview_grid(
     generator: &Generator,
     previews: &[&Pair],
     latent: usize,
+    method: Method,
     device: &Device,
 ) -> RgbImage {
+    let seeds: &[u64] = if method.uses_codes() {
+        &PREVIEW_SEEDS
+    } else {
+        &PREVIEW_SEEDS[..1]
+    };
     let mut cells = Vec::new();
     for pair in previews {
         let (h, w) = (pair.layout.height(), pair.layout.width());
@@ -206,9 +226,9 @@ fn preview_grid(
         cells.push(
             RgbImage::from_rgb(w, h, pair.image.clone()).unwrap_or(RgbImage::filled(w, h, [0; 3])),
         );
-        let codes: Vec<LatentCode> = PREVIEW_SEEDS
+        let codes: Vec<LatentCode> = seeds
             .iter()
-            .map(|&s| LatentCode::from_seed(s, latent, h, w))
+            .map(|&s| method.sampling_code(s, latent, h, w))
             .collect();
         let layouts = vec![&pair.layout; codes.len()];
         let x = one_hot(&layouts, generator.num_classes(), device);
@@ -223,13 +243,15 @@ fn preview_grid(
             }
         }
     }
-    grid(&cells, 2 + PREVIEW_SEEDS.len(), 2, [255, 255, 255])
+    grid(&cells, 2 + seeds.len(), 2, [255, 255, 255])
 }
 
-/// Runs (or resumes) conditional IMLE training on `pairs`, writing everything under
-/// `options.out`. `vgg` is the distance's network on `device` (without autodiff); training
-/// runs on `device.autodiff()`. `rarity` holds the pairs' rarity scores when either
-/// rebalancing is on (see [`RarityScores::compute`]); without it both are off.
+/// Runs (or resumes) conditional IMLE training on `pairs` (or, with `config.method` =
+/// [`Method::Crn`], the regression baseline: same rounds, steps and schedule, zero codes, no
+/// selection), writing everything under `options.out`. The weights file names the method in its
+/// metadata ([`METHOD_METADATA_KEY`]). `vgg` is the distance's network on `device` (without
+/// autodiff); training runs on `device.autodiff()`. `rarity` holds the pairs' rarity scores when
+/// either rebalancing is on (see [`RarityScores::compute`]); without it both are off.
 #[allow(clippy::too_many_arguments)]
 pub fn train_run(
     config: &TrainingConfig,
@@ -309,51 +331,40 @@ pub fn train_run(
         };
         // Rarity masks of the chosen images.
         let masks: Option<Vec<Vec<f32>>> = chosen.iter().map(|&k| mask_of(k)).collect();
-        let selection_masks: Option<Vec<Tensor<4>>> = masks.as_ref().map(|all| {
-            all.iter()
-                .map(|m| rarity_mask_tensor(m, h, w, device))
-                .collect()
-        });
         let selected: Vec<&Pair> = chosen.iter().map(|&i| &pairs[i]).collect();
 
-        // 2. Nearest of m codes per image, rendered without gradients.
-        let candidates: Vec<Vec<LatentCode>> = chosen
-            .iter()
-            .map(|&k| {
-                (0..m)
-                    .map(|j| {
-                        LatentCode::from_seed(
-                            candidate_seed(config.seed, round, k, j),
-                            gen_cfg.latent_channels,
-                            gen_cfg.height,
-                            gen_cfg.width,
-                        )
-                    })
+        // 2. Nearest of m codes per image, rendered without gradients (cIMLE); the zero code
+        //    for every image, nothing rendered (CRN).
+        let pb = match config.method {
+            Method::Cimle => progress_bar(
+                selected.len() as u64,
+                format!("{label} select"),
+                options.progress,
+            ),
+            Method::Crn => ProgressBar::hidden(),
+        };
+        let selection_masks: Option<Vec<Tensor<4>>> = masks
+            .as_ref()
+            .filter(|_| config.method == Method::Cimle)
+            .map(|all| {
+                all.iter()
+                    .map(|m| rarity_mask_tensor(m, h, w, device))
                     .collect()
-            })
-            .collect();
-        let pb = progress_bar(
-            selected.len() as u64,
-            format!("{label} select"),
-            options.progress,
-        );
+            });
         let inference = generator.valid();
-        let selections = select_nearest_latents(
+        let (codes, selections) = round_codes(
+            config,
             &inference,
             &select_distance,
             &selected,
-            &candidates,
+            &chosen,
+            round,
             selection_masks.as_deref(),
             batch,
             device,
             |n| pb.inc(n as u64),
         );
         pb.finish_and_clear();
-        let codes: Vec<&LatentCode> = selections
-            .iter()
-            .zip(&candidates)
-            .map(|(s, c)| &c[s.index])
-            .collect();
 
         // 3. L Adam steps on the selected pairs.
         let pb = progress_bar(
@@ -373,7 +384,7 @@ pub fn train_run(
                 idx.extend(order.pop());
             }
             let batch_pairs: Vec<&Pair> = idx.iter().map(|&i| selected[i]).collect();
-            let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| codes[i]).collect();
+            let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| &codes[i]).collect();
             let batch_masks = masks.as_ref().map(|all| {
                 let picked: Vec<Tensor<4>> = idx
                     .iter()
@@ -425,6 +436,10 @@ pub fn train_run(
         provenance.insert("data".to_string(), config.data.clone());
         provenance.insert("distance".to_string(), config.distance.clone());
         provenance.insert(
+            METHOD_METADATA_KEY.to_string(),
+            config.method.name().to_string(),
+        );
+        provenance.insert(
             "trained_by".to_string(),
             format!("cimle {}", env!("CARGO_PKG_VERSION")),
         );
@@ -434,7 +449,13 @@ pub fn train_run(
         let grid_path = out
             .join("samples")
             .join(format!("round-{:02}.png", round + 1));
-        let picture = preview_grid(&inference, &previews, gen_cfg.latent_channels, device);
+        let picture = preview_grid(
+            &inference,
+            &previews,
+            gen_cfg.latent_channels,
+            config.method,
+            device,
+        );
         write_atomic(&grid_path, &picture.encode_png()).map_err(io_err(&grid_path))?;
         write_loss_outputs(out, &state.losses)?;
         if options.progress {
@@ -451,9 +472,12 @@ pub fn train_run(
             } else {
                 format!("mean training loss {:.4}", mean(&losses))
             };
+            let selection = match config.method {
+                Method::Cimle => format!("mean selected distance {:.4}", mean(&distances)),
+                Method::Crn => "regression (CRN, zero code)".to_string(),
+            };
             eprintln!(
-                "{label}: mean selected distance {:.4}, {loss}, {:.1} s",
-                mean(&distances),
+                "{label}: {selection}, {loss}, {:.1} s",
                 started.elapsed().as_secs_f64()
             );
         }
