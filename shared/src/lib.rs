@@ -4,6 +4,7 @@
 //! Everything here works on bytes and tensors only (no file or network I/O) and compiles natively
 //! and to `wasm32-unknown-unknown`, so the trainer and the browser app share one model.
 
+pub mod apng;
 pub mod classes;
 pub mod config;
 pub mod generator;

@@ -1,77 +1,28 @@
-//! Chores: `cargo xtask quickstart` (the README's first command) and `cargo xtask test` (the
-//! second, which `.ci/run` calls). Each installs what it needs itself, idempotently.
+//! Chores. Each installs what it needs itself, idempotently (see `tools`).
+//!
+//! - `cargo xtask quickstart`: the README's first command: train the small model on built-in
+//!   scenes, sample it, then build the site (with the model just trained added) and serve it.
+//! - `cargo xtask test`: the second, which `.ci/run` calls: format, native tests, the site,
+//!   wasm tests in headless Chromium, the end-to-end page test.
+//! - `cargo xtask site`: build the deployable site into `target/site`.
+//! - `cargo xtask serve [--port N]`: serve `target/site` on localhost.
+//! - `cargo xtask bench-web`: ms per sample in headless Chromium (CPU and WebGPU) and natively.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+mod site;
+mod tools;
+
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Runs a command in the workspace root, echoing it, failing on a non-zero exit.
-fn run(program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("+ {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("starting {program}"))?;
-    if !status.success() {
-        bail!("`{program} {}` failed with {status}", args.join(" "));
-    }
-    Ok(())
-}
-
-fn output(program: &str, args: &[&str]) -> Option<String> {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
-/// rustup target and components, added only when missing.
-fn ensure_toolchain() -> Result<()> {
-    let targets = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if !targets
-        .lines()
-        .any(|l| l.trim() == "wasm32-unknown-unknown")
-    {
-        run("rustup", &["target", "add", "wasm32-unknown-unknown"])?;
-    }
-    let components = output("rustup", &["component", "list", "--installed"]).unwrap_or_default();
-    for c in ["rustfmt", "clippy"] {
-        if !components.lines().any(|l| l.starts_with(c)) {
-            run("rustup", &["component", "add", c])?;
-        }
-    }
-    Ok(())
-}
+use tools::{ensure_chromium, ensure_toolchain, ensure_wasm_bindgen, run, run_env};
 
 fn test() -> Result<()> {
     let started = Instant::now();
     ensure_toolchain()?;
     run("cargo", &["fmt", "--all", "--check"])?;
-    // The model crate must build for the browser.
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "cimle-shared",
-            "--target",
-            "wasm32-unknown-unknown",
-        ],
-    )?;
-    // Release profile, like the binary: burn compiles once.
+    ensure_chromium()?;
+    // Release profile, like the binary: burn compiles once per target.
     run("cargo", &["test", "--release", "--workspace"])?;
     if std::env::var_os("CIMLE_CLIPPY").is_some() {
         run(
@@ -87,6 +38,44 @@ fn test() -> Result<()> {
             ],
         )?;
     }
+    let site = site::build()?;
+    ensure_wasm_bindgen()?;
+    // wasm-bindgen-test in headless Chromium; web/webdriver.json adds the WebGPU flag. Same
+    // profile as the site, so the wasm build of burn is shared.
+    run_env(
+        "cargo",
+        &[
+            "test",
+            "--profile",
+            "wasm-release",
+            "-p",
+            "cimle-web",
+            "--target",
+            "wasm32-unknown-unknown",
+        ],
+        &[
+            (
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                "wasm-bindgen-test-runner",
+            ),
+            ("CHROMEDRIVER", "/usr/bin/chromedriver"),
+            ("WASM_BINDGEN_TEST_TIMEOUT", "1200"),
+        ],
+    )?;
+    run_env(
+        "cargo",
+        &[
+            "test",
+            "--release",
+            "--workspace",
+            "--test",
+            "page",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+        &[("CIMLE_SITE", &site.to_string_lossy())],
+    )?;
     eprintln!(
         "cargo xtask test: all green in {:.1} min",
         started.elapsed().as_secs_f64() / 60.0
@@ -94,83 +83,189 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+fn cimle(args: &[&str]) -> Result<()> {
+    let mut all = vec!["run", "--release", "-p", "cimle-trainer", "--"];
+    all.extend_from_slice(args);
+    run("cargo", &all)
+}
+
 fn quickstart() -> Result<()> {
     let started = Instant::now();
     let run_dir = "runs/quickstart";
-    run(
-        "cargo",
-        &[
-            "run",
-            "--release",
-            "-p",
-            "cimle-trainer",
-            "--",
-            "train",
-            "--data",
-            "synth",
-            "--preset",
-            "small",
-            // A narrower random-feature VGG-19 halves the CPU time, and the rarity mask, which
-            // weighs a road pixel ~1/1000 of a sign pixel, starves the common classes in a
-            // 15-minute run (README, "The quick-start").
-            "--vgg-width-div",
-            "2",
-            "--no-loss-rebalance",
-            "--out",
-            run_dir,
-        ],
-    )?;
-    run(
-        "cargo",
-        &[
-            "run",
-            "--release",
-            "-p",
-            "cimle-trainer",
-            "--",
-            "synth",
-            "--out",
-            "runs/quickstart/layouts",
-            "--count",
-            "4",
-            "--seed",
-            "12345",
-            "--size",
-            "64x128",
-        ],
-    )?;
-    run(
-        "cargo",
-        &[
-            "run",
-            "--release",
-            "-p",
-            "cimle-trainer",
-            "--",
-            "sample",
-            "--weights",
-            "runs/quickstart/weights.safetensors",
-            "--layout",
-            "runs/quickstart/layouts/labels/000000.png",
-            "--count",
-            "19",
-            "--out",
-            "runs/quickstart/grid.png",
-        ],
+    cimle(&[
+        "train",
+        "--data",
+        "synth",
+        "--preset",
+        "small",
+        // A narrower random-feature VGG-19 halves the CPU time, and the rarity mask, which
+        // weighs a road pixel ~1/1000 of a sign pixel, starves the common classes in a
+        // 15-minute run (README, "The quick-start").
+        "--vgg-width-div",
+        "2",
+        "--no-loss-rebalance",
+        "--out",
+        run_dir,
+    ])?;
+    cimle(&[
+        "synth",
+        "--out",
+        "runs/quickstart/layouts",
+        "--count",
+        "4",
+        "--seed",
+        "12345",
+        "--size",
+        "64x128",
+    ])?;
+    cimle(&[
+        "sample",
+        "--weights",
+        "runs/quickstart/weights.safetensors",
+        "--layout",
+        "runs/quickstart/layouts/labels/000000.png",
+        "--count",
+        "19",
+        "--out",
+        "runs/quickstart/grid.png",
+    ])?;
+    let site = site::build()?;
+    add_model(
+        &site,
+        "runs/quickstart/weights.safetensors",
+        "yours",
+        "Your quick-start model",
     )?;
     eprintln!(
-        "quickstart done in {:.1} min: runs/quickstart/grid.png (layout + 19 samples), \
-         runs/quickstart/samples/ (per round), runs/quickstart/loss.png",
+        "quickstart trained and sampled in {:.1} min: runs/quickstart/grid.png (layout + 19 \
+         samples), runs/quickstart/samples/ (per round), runs/quickstart/loss.png",
         started.elapsed().as_secs_f64() / 60.0
     );
+    serve(&site, 8080)
+}
+
+/// Exports a run's weights in f16 into the site and lists them first in its model menu.
+fn add_model(site: &std::path::Path, weights: &str, id: &str, name: &str) -> Result<()> {
+    let file = format!("{id}.safetensors");
+    let target = site.join("models").join(&file);
+    cimle(&[
+        "export",
+        "--weights",
+        weights,
+        "--half",
+        "--out",
+        &target.to_string_lossy(),
+    ])?;
+    let path = site.join("models/models.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path)?).context("parsing models/models.json")?;
+    let models = manifest["models"]
+        .as_array_mut()
+        .context("models/models.json has no models list")?;
+    models.retain(|m| m["id"] != id);
+    models.insert(
+        0,
+        serde_json::json!({"id": id, "name": name, "file": file,
+            "about": format!("Exported from {weights}.")}),
+    );
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)?;
+    Ok(())
+}
+
+fn serve(site: &std::path::Path, port: u16) -> Result<()> {
+    if !site.join("index.html").exists() {
+        bail!(
+            "{} has no built site: run `cargo xtask site` first",
+            site.display()
+        );
+    }
+    let server = cimle_e2e::server::serve(site, port).with_context(|| {
+        format!("listening on 127.0.0.1:{port} (is the port in use? pass --port N)")
+    })?;
+    eprintln!("serving {} at {}", site.display(), server.url);
+    println!("{}", server.url);
+    eprintln!("open that URL in a browser with WebGPU (Chrome, Edge); Ctrl+C stops");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn bench_web() -> Result<()> {
+    let site = site::site_dir();
+    if !site.join("index.html").exists() {
+        site::build()?;
+    }
+    ensure_chromium()?;
+    let server = cimle_e2e::server::serve(&site, 0)?;
+    let browser = cimle_e2e::webdriver::Browser::start()?;
+    let mut lines = Vec::new();
+    for backend in ["cpu", "webgpu"] {
+        browser.goto(&format!(
+            "{}bench.html?backend={backend}&count=4",
+            server.url
+        ))?;
+        browser.wait_for("document.body.dataset.result", Duration::from_secs(1800))?;
+        let result = browser.eval("return document.body.dataset.result;")?;
+        eprintln!("{backend}: {result}");
+        lines.push(result.as_str().unwrap_or_default().to_string());
+    }
+    println!("{}", lines.join("\n"));
     Ok(())
 }
 
 fn main() -> Result<()> {
-    let task = std::env::args().nth(1).unwrap_or_default();
-    match task.as_str() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or_default();
+    match task {
         "test" => test(),
         "quickstart" => quickstart(),
-        _ => bail!("usage: cargo xtask <quickstart|test>"),
+        "site" => site::build().map(|_| ()),
+        "serve" => {
+            let port = match args.get(1).map(String::as_str) {
+                Some("--port") => args
+                    .get(2)
+                    .and_then(|p| p.parse().ok())
+                    .context("--port needs a number, e.g. --port 8080")?,
+                Some(other) => bail!("unknown serve flag `{other}`: use --port N"),
+                None => 8080,
+            };
+            serve(&site::site_dir(), port)
+        }
+        "bench-web" => bench_web(),
+        _ => bail!("usage: cargo xtask <quickstart|test|site|serve [--port N]|bench-web>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn www_has_what_the_site_build_copies() {
+        let www = super::tools::root().join("www");
+        for f in [
+            "index.html",
+            "app.js",
+            "style.css",
+            "favicon.svg",
+            "models/models.json",
+        ] {
+            assert!(www.join(f).exists(), "www/{f} is missing");
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(www.join("models/models.json")).unwrap())
+                .unwrap();
+        for m in manifest["models"].as_array().unwrap() {
+            let file = m["file"].as_str().unwrap();
+            assert!(
+                www.join("models").join(file).exists(),
+                "model {file} is missing"
+            );
+        }
+        for e in manifest["examples"].as_array().unwrap() {
+            let file = e["file"].as_str().unwrap();
+            assert!(
+                www.join("examples").join(file).exists(),
+                "example {file} is missing"
+            );
+        }
     }
 }

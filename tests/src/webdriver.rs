@@ -1,0 +1,304 @@
+//! The few WebDriver commands the page test needs, spoken over plain HTTP/1.1 to
+//! `chromedriver` (Debian's `chromium-driver`), with headless Chromium as root-safe flags.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// Chromium flags for headless runs on these machines (root, no GPU, closed network).
+pub const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-unsafe-webgpu",
+    "--window-size=1280,1600",
+];
+
+/// Why a WebDriver command failed.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error(e.to_string())
+}
+
+/// A chromedriver process and one browser session; both end on drop.
+pub struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+}
+
+impl Browser {
+    /// Starts `chromedriver` (from `CHROMEDRIVER`, else `/usr/bin/chromedriver`) and a headless
+    /// Chromium session (`CHROMIUM`, else `/usr/bin/chromium`).
+    pub fn start() -> Result<Browser> {
+        let driver_path =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chrome = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err)?;
+            l.local_addr().map_err(err)?.port()
+        };
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error(format!(
+                    "cannot start {driver_path}: {e}. Install Debian's chromium and \
+                     chromium-driver (cargo xtask test does)"
+                ))
+            })?;
+        let mut browser = Browser {
+            driver,
+            port,
+            session: String::new(),
+        };
+        let started = Instant::now();
+        loop {
+            if browser.call("GET", "/status", None).is_ok() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                return Err(Error(format!(
+                    "{driver_path} did not answer on port {port}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chrome, "args": CHROMIUM_ARGS},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}});
+        let v = browser.call("POST", "/session", Some(caps))?;
+        browser.session = v["sessionId"]
+            .as_str()
+            .ok_or_else(|| Error(format!("no session id in {v}")))?
+            .to_string();
+        browser.call(
+            "POST",
+            &format!("/session/{}/timeouts", browser.session),
+            Some(json!({"script": 900_000, "pageLoad": 120_000})),
+        )?;
+        Ok(browser)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        if std::env::var_os("CIMLE_WEBDRIVER_TRACE").is_some() {
+            eprintln!("webdriver: {method} {path}");
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(err)?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(err)?;
+        // chromedriver says `Connection: close` but keeps the socket open: read by length.
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = String::new();
+        let mut length = None;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut reader, &mut line).map_err(err)? == 0 {
+                break;
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            }
+            chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+            head.push_str(&line);
+        }
+        let body = match length {
+            Some(n) => {
+                let mut buf = vec![0; n];
+                reader.read_exact(&mut buf).map_err(err)?;
+                String::from_utf8_lossy(&buf).into_owned()
+            }
+            None => {
+                let mut buf = Vec::new();
+                reader.read_to_end(&mut buf).map_err(err)?;
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if chunked { dechunk(&text) } else { text }
+            }
+        };
+        if head.is_empty() {
+            return Err(Error(format!("no HTTP answer to {method} {path}")));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| Error(format!("{method} {path}: {e}: {body}")))?;
+        if let Some(error) = v["value"].get("error") {
+            return Err(Error(format!(
+                "{method} {path}: {error}: {}",
+                v["value"]["message"]
+            )));
+        }
+        Ok(v["value"].clone())
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// Opens a URL and waits for the load event.
+    pub fn goto(&self, url: &str) -> Result<()> {
+        self.session_call("POST", "/url", Some(json!({ "url": url })))
+            .map(|_| ())
+    }
+
+    /// Runs synchronous JavaScript (`return ...;`) and returns its value.
+    pub fn eval(&self, script: &str) -> Result<Value> {
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Runs asynchronous JavaScript: the script gets a callback as `arguments[0]`.
+    pub fn eval_async(&self, script: &str) -> Result<Value> {
+        self.session_call(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Polls `condition` (a JavaScript expression) until it is true or `timeout` passes.
+    pub fn wait_for(&self, condition: &str, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if self.eval(&format!("return !!({condition});"))? == json!(true) {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                let status = self
+                    .eval("return document.getElementById('status')?.textContent + ' | ' + document.getElementById('notice')?.textContent;")
+                    .unwrap_or_default();
+                return Err(Error(format!(
+                    "timed out after {timeout:?} waiting for `{condition}`; page says: {status}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The WebDriver id of the first element matching a CSS selector.
+    pub fn find(&self, css: &str) -> Result<String> {
+        let v = self.session_call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        )?;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error(format!("no element id for {css}: {v}")))
+    }
+
+    /// Clicks the first element matching a CSS selector.
+    pub fn click(&self, css: &str) -> Result<()> {
+        let id = self.find(css)?;
+        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})))
+            .map(|_| ())
+    }
+
+    /// A mouse drag through `points` (pixels from the element's centre, as WebDriver counts),
+    /// pressing at the first and releasing at the last: a real pointer stroke.
+    pub fn drag(&self, css: &str, points: &[(i64, i64)]) -> Result<()> {
+        let id = self.find(css)?;
+        let origin = json!({"element-6066-11e4-a52e-4f735466cecf": id});
+        let mut actions = Vec::new();
+        for (i, &(x, y)) in points.iter().enumerate() {
+            actions.push(
+                json!({"type": "pointerMove", "duration": 20, "origin": origin, "x": x, "y": y}),
+            );
+            if i == 0 {
+                actions.push(json!({"type": "pointerDown", "button": 0}));
+            }
+        }
+        actions.push(json!({"type": "pointerUp", "button": 0}));
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": actions,
+            }]})),
+        )?;
+        self.session_call("DELETE", "/actions", None).map(|_| ())
+    }
+
+    /// A PNG screenshot of the viewport.
+    pub fn screenshot(&self) -> Result<Vec<u8>> {
+        let v = self.session_call("GET", "/screenshot", None)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .map_err(err)
+    }
+
+    /// Browser console messages since the last call.
+    pub fn console(&self) -> Result<Vec<String>> {
+        let v = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})))?;
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| format!("{} {}", e["level"], e["message"]))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.call("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,286 @@
+//! Links that restore a layout and a style from the URL fragment (so the host never sees them).
+//!
+//! A link reads `#m=<model>&l=<layout>&s=<style>`: the model's id, the layout as base64url of a
+//! small binary (version byte, height and width as u16 little-endian, then run-length pairs of
+//! class id and LEB128 run length in raster order) and the style of [`crate::style::Style`].
+
+use wasm_bindgen::prelude::*;
+
+use crate::style::Style;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const LAYOUT_VERSION: u8 = 1;
+/// Largest layout side a link may carry.
+const MAX_SIDE: usize = 4096;
+
+/// Unpadded base64url.
+pub fn base64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Decodes unpadded (or padded) base64url; `None` on any other character.
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The layout codec of the module docs.
+pub fn encode_layout(ids: &[u8], height: usize, width: usize) -> String {
+    let mut bytes = vec![LAYOUT_VERSION];
+    bytes.extend_from_slice(&(height as u16).to_le_bytes());
+    bytes.extend_from_slice(&(width as u16).to_le_bytes());
+    let mut i = 0;
+    while i < ids.len() {
+        let id = ids[i];
+        let mut run = 1usize;
+        while i + run < ids.len() && ids[i + run] == id {
+            run += 1;
+        }
+        bytes.push(id);
+        let mut r = run;
+        loop {
+            let byte = (r & 0x7f) as u8;
+            r >>= 7;
+            if r == 0 {
+                bytes.push(byte);
+                break;
+            }
+            bytes.push(byte | 0x80);
+        }
+        i += run;
+    }
+    base64url_encode(&bytes)
+}
+
+/// Reads [`encode_layout`]'s text: `(ids, height, width)`, checking every class id against
+/// `num_classes`.
+pub fn decode_layout(text: &str, num_classes: usize) -> Result<(Vec<u8>, usize, usize), String> {
+    let bytes = base64url_decode(text).ok_or("the layout in the link is not base64url")?;
+    if bytes.len() < 5 || bytes[0] != LAYOUT_VERSION {
+        return Err(format!(
+            "the layout in the link is not a version-{LAYOUT_VERSION} cimle layout"
+        ));
+    }
+    let height = usize::from(u16::from_le_bytes([bytes[1], bytes[2]]));
+    let width = usize::from(u16::from_le_bytes([bytes[3], bytes[4]]));
+    if height == 0 || width == 0 || height > MAX_SIDE || width > MAX_SIDE {
+        return Err(format!(
+            "the layout in the link has a bad size {width}x{height}"
+        ));
+    }
+    let total = height * width;
+    let mut ids = Vec::with_capacity(total);
+    let mut pos = 5;
+    while pos < bytes.len() {
+        let id = bytes[pos];
+        if usize::from(id) >= num_classes {
+            return Err(format!(
+                "the layout in the link uses class id {id}, but the model has {num_classes} classes"
+            ));
+        }
+        pos += 1;
+        let (mut run, mut shift) = (0usize, 0u32);
+        loop {
+            let byte = *bytes
+                .get(pos)
+                .ok_or("the layout in the link is truncated")?;
+            pos += 1;
+            if shift > 28 {
+                return Err("the layout in the link has a run too long".into());
+            }
+            run |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        if ids.len() + run > total {
+            return Err("the layout in the link has more pixels than its size".into());
+        }
+        ids.extend(std::iter::repeat_n(id, run));
+    }
+    if ids.len() != total {
+        return Err(format!(
+            "the layout in the link has {} of its {total} pixels",
+            ids.len()
+        ));
+    }
+    Ok((ids, height, width))
+}
+
+/// What a link restores.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Link {
+    model: String,
+    ids: Vec<u8>,
+    height: usize,
+    width: usize,
+    style: Style,
+}
+
+#[wasm_bindgen]
+impl Link {
+    /// The fragment (without `#`) for a model id, a layout and a style.
+    pub fn encode(model: &str, ids: &[u8], height: usize, width: usize, style: &Style) -> String {
+        let model: String = model
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        format!(
+            "m={model}&l={}&s={}",
+            encode_layout(ids, height, width),
+            style.encode()
+        )
+    }
+
+    /// Parses a fragment (with or without `#`); the error says which part is wrong.
+    pub fn decode(fragment: &str, num_classes: usize) -> Result<Link, JsValue> {
+        Link::parse(fragment, num_classes).map_err(|e| JsValue::from_str(&e))
+    }
+
+    /// The model id.
+    #[wasm_bindgen(getter)]
+    pub fn model(&self) -> String {
+        self.model.clone()
+    }
+
+    /// Row-major class ids.
+    #[wasm_bindgen(getter)]
+    pub fn ids(&self) -> Vec<u8> {
+        self.ids.clone()
+    }
+
+    /// Layout height.
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Layout width.
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The style.
+    #[wasm_bindgen(getter)]
+    pub fn style(&self) -> Style {
+        self.style.clone()
+    }
+}
+
+impl Link {
+    /// [`Link::decode`] with a text error.
+    pub fn parse(fragment: &str, num_classes: usize) -> Result<Link, String> {
+        let fragment = fragment.trim_start_matches('#');
+        let (mut model, mut layout, mut style) = (None, None, None);
+        for part in fragment.split('&') {
+            match part.split_once('=') {
+                Some(("m", v)) => model = Some(v.to_string()),
+                Some(("l", v)) => layout = Some(v),
+                Some(("s", v)) => style = Some(v),
+                _ => {}
+            }
+        }
+        let layout = layout.ok_or("the link has no layout (l=...)")?;
+        let (ids, height, width) = decode_layout(layout, num_classes)?;
+        let style = Style::decode_text(style.ok_or("the link has no style (s=...)")?)?;
+        Ok(Link {
+            model: model.unwrap_or_default(),
+            ids,
+            height,
+            width,
+            style,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_round_trips_every_length() {
+        for n in 0..10u8 {
+            let bytes: Vec<u8> = (0..n)
+                .map(|i| i.wrapping_mul(97).wrapping_add(200))
+                .collect();
+            let text = base64url_encode(&bytes);
+            assert!(!text.contains(['+', '/', '=']));
+            assert_eq!(base64url_decode(&text).unwrap(), bytes);
+        }
+        assert_eq!(base64url_encode(b"Man"), "TWFu");
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
+        assert!(base64url_decode("a b").is_none());
+    }
+
+    #[test]
+    fn layouts_round_trip_and_are_compact() {
+        let (h, w) = (256, 512);
+        let mut ids = vec![10u8; h * w];
+        for v in ids[h * w / 2..].iter_mut() {
+            *v = 0;
+        }
+        ids[300] = 13;
+        let text = encode_layout(&ids, h, w);
+        assert!(text.len() < 40, "{}", text.len());
+        assert_eq!(decode_layout(&text, 20).unwrap(), (ids, h, w));
+    }
+
+    #[test]
+    fn bad_layouts_are_errors_not_panics() {
+        let ok = encode_layout(&[1, 1, 2, 2], 2, 2);
+        assert!(decode_layout(&ok, 2).unwrap_err().contains("class id 2"));
+        let truncated = &ok[..ok.len() - 2];
+        assert!(decode_layout(truncated, 20).is_err());
+        assert!(decode_layout("", 20).is_err());
+        let mut long = base64url_decode(&ok).unwrap();
+        long.extend([1, 9]);
+        assert!(
+            decode_layout(&base64url_encode(&long), 20)
+                .unwrap_err()
+                .contains("more pixels")
+        );
+    }
+
+    #[test]
+    fn links_restore_layout_and_style() {
+        let style = Style::from_seed(77).with_region(&[1, 0, 0, 0], 2, 2, 8);
+        let ids = [0u8, 1, 2, 19];
+        let frag = Link::encode("browser", &ids, 2, 2, &style);
+        let link = Link::parse(&format!("#{frag}"), 20).unwrap();
+        assert_eq!(link.model(), "browser");
+        assert_eq!(
+            (link.ids(), link.height(), link.width()),
+            (ids.to_vec(), 2, 2)
+        );
+        assert_eq!(link.style(), style);
+        assert!(Link::parse("m=x&l=AQIAAgAA", 20).is_err());
+        assert!(Link::parse("m=x", 20).unwrap_err().contains("no layout"));
+    }
+}

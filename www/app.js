@@ -1,0 +1,572 @@
+// The page: wires the Rust app logic (pkg/cimle_web.js, built from web/) to the DOM.
+// Everything that decides something (the model, layouts, styles, links, uploads, animations)
+// is in Rust; this file handles events, canvases and the order of things.
+import init, { Model, Editor, Style, Link, importLayout, encodeApng, version } from './pkg/cimle_web.js';
+
+const EDIT_H = 256;
+const EDIT_W = 512;
+const FRAMES = 16;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  models: [],
+  modelEntry: null,
+  model: null,
+  palette: new Uint8Array(0),
+  names: [],
+  voidClass: 0,
+  editor: null,
+  tool: 'brush',
+  cls: -1,
+  mask: new Uint8Array(EDIT_H * EDIT_W),
+  samples: [], // { style, el }
+  current: null, // Style
+  interpA: null,
+  interpB: null,
+  generation: 0,
+  busy: 0,
+  keyframes: [],
+  animation: null, // { frames: [ImageData], timer, h, w }
+  pendingLive: false,
+  liveRunning: false,
+};
+
+// ---------- status, notices, busy flag (tests read body[data-state]) ----------
+function status(text) { $('status').textContent = text; }
+function notice(text, kind = 'info') {
+  const el = $('notice');
+  if (!text) { el.hidden = true; return; }
+  el.hidden = false;
+  el.textContent = text;
+  el.className = kind === 'error' ? 'notice error' : 'notice';
+}
+async function busy(work) {
+  state.busy += 1;
+  document.body.dataset.state = 'busy';
+  try { return await work(); }
+  catch (e) { notice(String(e.message ?? e), 'error'); status('Stopped: see the message above.'); }
+  finally {
+    state.busy -= 1;
+    if (state.busy === 0) document.body.dataset.state = 'idle';
+  }
+}
+const yieldToPage = () => new Promise((r) => setTimeout(r, 0));
+const mb = (n) => (n / 1048576).toFixed(1);
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+async function fetchWithProgress(url, label) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status} (is the site built? see the README)`);
+  const total = Number(res.headers.get('Content-Length')) || 0;
+  const reader = res.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    status(total ? `${label}: ${mb(loaded)} of ${mb(total)} MB (${Math.round(100 * loaded / total)}%)`
+                 : `${label}: ${mb(loaded)} MB`);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+// ---------- the model ----------
+async function loadModel(entry) {
+  const bytes = await fetchWithProgress(`models/${entry.file}`, `Loading model “${entry.name}”`);
+  const want = new URLSearchParams(location.search).get('backend') || 'auto';
+  let model = null;
+  let note = '';
+  if (want !== 'cpu' && typeof Model.loadWebGpu === 'function' && 'gpu' in navigator) {
+    status('Starting WebGPU…');
+    try { model = await Model.loadWebGpu(bytes); }
+    catch (e) { note = `WebGPU did not start (${e.message ?? e}); running on the CPU instead.`; }
+  } else if (want !== 'cpu') {
+    note = 'This browser has no WebGPU; running on the CPU (slower).';
+  }
+  if (!model) model = new Model(bytes);
+  if (state.model) state.model.free();
+  state.model = model;
+  state.modelEntry = entry;
+  state.modelBytes = bytes;
+  state.palette = model.palette();
+  state.names = model.classNames();
+  state.voidClass = Math.max(0, state.names.indexOf('void'));
+  $('backend').textContent = `Running on ${model.backend()}`;
+  $('model-info').textContent = `Model “${entry.name}”: ${model.width()}x${model.height()}, `
+    + `${(model.numParams() / 1e6).toFixed(2)}M parameters, ${mb(bytes.length)} MB. ${entry.about ?? ''}`;
+  notice(note);
+  buildPalette();
+  buildRegionSources();
+}
+
+// Renders a style on the current layout; falls back to the CPU if WebGPU fails mid-way.
+async function render(style, ids = state.editor.ids()) {
+  try {
+    return await state.model.render(ids, EDIT_H, EDIT_W, style);
+  } catch (e) {
+    if (state.model.backend() === 'CPU') throw e;
+    notice(`WebGPU failed while rendering (${e.message ?? e}); switched to the CPU.`);
+    state.model.free();
+    state.model = new Model(state.modelBytes);
+    $('backend').textContent = `Running on ${state.model.backend()}`;
+    return await state.model.render(ids, EDIT_H, EDIT_W, style);
+  }
+}
+
+function toImageData(rgba) {
+  return new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length),
+    state.model.width(), state.model.height());
+}
+function paint(canvas, image) {
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.getContext('2d').putImageData(image, 0, 0);
+}
+
+// ---------- layout editor ----------
+function drawLayout() {
+  const rgba = state.editor.rgba(state.palette);
+  $('layout').getContext('2d').putImageData(
+    new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length), EDIT_W, EDIT_H), 0, 0);
+  $('undo').disabled = !state.editor.canUndo();
+  $('redo').disabled = !state.editor.canRedo();
+}
+function drawOverlay(rect) {
+  const ctx = $('overlay').getContext('2d');
+  const img = ctx.createImageData(EDIT_W, EDIT_H);
+  for (let i = 0; i < state.mask.length; i++) {
+    if (state.mask[i]) { img.data[4 * i] = 255; img.data[4 * i + 1] = 40; img.data[4 * i + 2] = 40; img.data[4 * i + 3] = 110; }
+  }
+  ctx.putImageData(img, 0, 0);
+  if (rect) {
+    ctx.strokeStyle = '#fff';
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(Math.min(rect[0], rect[2]) + 0.5, Math.min(rect[1], rect[3]) + 0.5,
+      Math.abs(rect[2] - rect[0]), Math.abs(rect[3] - rect[1]));
+  }
+}
+function paintMask(x0, y0, x1, y1, r) {
+  const steps = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / Math.max(0.5, r / 2)));
+  for (let s = 0; s <= steps; s++) {
+    const cx = x0 + (x1 - x0) * s / steps;
+    const cy = y0 + (y1 - y0) * s / steps;
+    for (let y = Math.max(0, Math.floor(cy - r)); y <= Math.min(EDIT_H - 1, Math.ceil(cy + r)); y++) {
+      for (let x = Math.max(0, Math.floor(cx - r)); x <= Math.min(EDIT_W - 1, Math.ceil(cx + r)); x++) {
+        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) state.mask[y * EDIT_W + x] = 1;
+      }
+    }
+  }
+}
+
+function setupDrawing() {
+  const canvas = $('layout');
+  let last = null;
+  let start = null;
+  const pos = (e) => {
+    const box = canvas.getBoundingClientRect();
+    return [(e.clientX - box.left) * EDIT_W / box.width, (e.clientY - box.top) * EDIT_H / box.height];
+  };
+  const radius = () => Number($('size').value) / 2;
+  canvas.addEventListener('pointerdown', (e) => {
+    if (!state.editor) return;
+    canvas.setPointerCapture(e.pointerId);
+    const [x, y] = pos(e);
+    const tool = state.tool;
+    if (tool === 'region') { paintMask(x, y, x, y, radius()); drawOverlay(); last = [x, y]; return; }
+    state.editor.checkpoint();
+    if (tool === 'fill') {
+      state.editor.fill(Math.floor(x), Math.floor(y), state.cls);
+      drawLayout();
+      layoutChanged(true);
+      return;
+    }
+    if (tool === 'rect') { start = [x, y]; return; }
+    const cls = tool === 'eraser' ? state.voidClass : state.cls;
+    state.editor.brush(x, y, x, y, radius(), cls);
+    drawLayout();
+    last = [x, y];
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    const [x, y] = pos(e);
+    if (start) { drawOverlay([start[0], start[1], x, y]); return; }
+    if (!last) return;
+    if (state.tool === 'region') { paintMask(last[0], last[1], x, y, radius()); drawOverlay(); last = [x, y]; return; }
+    const cls = state.tool === 'eraser' ? state.voidClass : state.cls;
+    state.editor.brush(last[0], last[1], x, y, radius(), cls);
+    drawLayout();
+    last = [x, y];
+    layoutChanged(false);
+  });
+  const end = (e) => {
+    if (start) {
+      const [x, y] = pos(e);
+      state.editor.rect(Math.floor(start[0]), Math.floor(start[1]), Math.floor(x), Math.floor(y), state.cls);
+      start = null;
+      drawOverlay();
+      drawLayout();
+      layoutChanged(true);
+      return;
+    }
+    if (last && state.tool !== 'region') layoutChanged(true);
+    last = null;
+  };
+  canvas.addEventListener('pointerup', end);
+  canvas.addEventListener('pointercancel', () => { last = null; start = null; drawOverlay(); });
+}
+
+// "Keep style": re-render the current style whenever the layout changes, the latest edit
+// winning (a render in progress finishes first; edits made meanwhile are rendered next).
+function layoutChanged(final) {
+  if (!$('keep').checked || !state.current) return;
+  if (!final && state.liveRunning) { state.pendingLive = true; return; }
+  state.pendingLive = true;
+  if (!state.liveRunning) liveRender();
+}
+async function liveRender() {
+  state.liveRunning = true;
+  await busy(async () => {
+    while (state.pendingLive) {
+      state.pendingLive = false;
+      status('Re-rendering the current style on the edited layout…');
+      paint($('current'), toImageData(await render(state.current)));
+      await yieldToPage();
+    }
+    status('Ready.');
+  });
+  state.liveRunning = false;
+}
+
+// ---------- palette, tools, region sources ----------
+function buildPalette() {
+  const box = $('palette');
+  box.replaceChildren();
+  state.names.forEach((name, id) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.setAttribute('role', 'radio');
+    b.dataset.cls = id;
+    const sw = document.createElement('span');
+    sw.className = 'swatch';
+    const [r, g, bl] = state.palette.slice(3 * id, 3 * id + 3);
+    sw.style.background = `rgb(${r},${g},${bl})`;
+    b.append(sw, document.createTextNode(name));
+    b.title = `${name}: rgb(${r}, ${g}, ${bl})`;
+    b.addEventListener('click', () => selectClass(id));
+    box.append(b);
+  });
+  const car = state.names.indexOf('car');
+  selectClass(state.cls >= 0 && state.cls < state.names.length ? state.cls : Math.max(0, car));
+}
+function selectClass(id) {
+  state.cls = id;
+  for (const b of $('palette').children) {
+    const on = Number(b.dataset.cls) === id;
+    b.classList.toggle('active', on);
+    b.setAttribute('aria-checked', String(on));
+  }
+}
+function selectTool(tool) {
+  state.tool = tool;
+  for (const b of document.querySelectorAll('.tool')) b.classList.toggle('active', b.dataset.tool === tool);
+}
+function buildRegionSources() {
+  const sel = $('region-source');
+  const keep = sel.value;
+  sel.replaceChildren(new Option('marked area (Region tool)', 'mask'));
+  state.names.forEach((name, id) => sel.append(new Option(`class: ${name}`, String(id))));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+// ---------- samples ----------
+function setCurrent(style, image) {
+  state.current = style;
+  $('style-label').textContent = `Style: ${style.label()}`;
+  if (image) paint($('current'), image);
+  for (const s of state.samples) s.el.classList.toggle('current', s.style === style);
+  $('link-text').value = '';
+}
+
+async function generate() {
+  const gen = ++state.generation;
+  const n = Number($('count').value);
+  const grid = $('grid');
+  grid.replaceChildren();
+  state.samples = [];
+  const ids = state.editor.ids();
+  await busy(async () => {
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (gen !== state.generation) return;
+      status(`Rendering sample ${i + 1} of ${n}…`);
+      const style = Style.fromSeed(randomSeed());
+      const image = toImageData(await render(style, ids));
+      if (gen !== state.generation) return;
+      addSample(style, image, i);
+      if (i === 0) setCurrent(style, image);
+      await yieldToPage();
+    }
+    const ms = (performance.now() - started) / n;
+    status(`${n} samples in ${((performance.now() - started) / 1000).toFixed(1)} s (${ms.toFixed(0)} ms each on ${state.model.backend()}).`);
+  });
+  document.body.dataset.samples = String(state.samples.length);
+}
+
+function addSample(style, image, index) {
+  const el = document.createElement('div');
+  el.className = 'sample';
+  const canvas = document.createElement('canvas');
+  paint(canvas, image);
+  canvas.title = 'Make this style current';
+  canvas.addEventListener('click', () => setCurrent(style, image));
+  const picks = document.createElement('div');
+  picks.className = 'picks';
+  for (const end of ['A', 'B']) {
+    const b = document.createElement('button');
+    b.textContent = end;
+    b.title = `Use as interpolation end ${end}`;
+    b.addEventListener('click', () => pickEnd(end, style, index));
+    picks.append(b);
+  }
+  const cap = document.createElement('div');
+  cap.className = 'caption';
+  cap.textContent = `#${index + 1} · ${style.label()}`;
+  el.append(canvas, picks, cap);
+  $('grid').append(el);
+  state.samples.push({ style, el });
+}
+
+function pickEnd(end, style, index) {
+  if (end === 'A') state.interpA = style; else state.interpB = style;
+  $(end === 'A' ? 'interp-a' : 'interp-b').textContent = `${end}: #${index + 1}`;
+  $('interp').value = end === 'A' ? 0 : 100;
+  interpolate();
+}
+
+let interpPending = false;
+let interpRunning = false;
+async function interpolate() {
+  if (!state.interpA || !state.interpB) {
+    notice('Pick two samples with their A and B buttons first.');
+    return;
+  }
+  interpPending = true;
+  if (interpRunning) return;
+  interpRunning = true;
+  await busy(async () => {
+    while (interpPending) {
+      interpPending = false;
+      const t = Number($('interp').value) / 100;
+      const style = Style.interpolate(state.interpA, state.interpB, t);
+      status(`Interpolating: ${Math.round(t * 100)}%`);
+      setCurrent(style, toImageData(await render(style)));
+      await yieldToPage();
+    }
+    status('Ready.');
+  });
+  interpRunning = false;
+}
+
+async function resampleRegion() {
+  if (!state.current) { notice('Generate samples first.'); return; }
+  const source = $('region-source').value;
+  const mask = source === 'mask' ? state.mask : state.editor.classMask(Number(source));
+  if (!mask.some((v) => v)) {
+    notice(source === 'mask' ? 'Mark a region with the Region tool first.'
+      : `The layout has no pixels of class “${state.names[Number(source)]}”.`);
+    return;
+  }
+  notice('');
+  await busy(async () => {
+    status('Resampling the region…');
+    const style = state.current.withRegion(mask, EDIT_H, EDIT_W, randomSeed());
+    setCurrent(style, toImageData(await render(style)));
+    status('Region resampled: only its pixels changed.');
+  });
+}
+
+// ---------- animation ----------
+function stopAnimation() {
+  if (state.animation?.timer) clearInterval(state.animation.timer);
+  if (state.animation) state.animation.timer = null;
+  $('stop-animation').disabled = true;
+}
+async function animate(makeFrames) {
+  stopAnimation();
+  const frames = [];
+  await busy(async () => {
+    const jobs = makeFrames();
+    for (let i = 0; i < jobs.length; i++) {
+      status(`Rendering frame ${i + 1} of ${jobs.length}…`);
+      frames.push(toImageData(await render(jobs[i].style, jobs[i].ids)));
+      paint($('current'), frames[frames.length - 1]);
+      await yieldToPage();
+    }
+  });
+  if (frames.length < 2) return;
+  let k = 0;
+  state.animation = {
+    frames,
+    timer: setInterval(() => { paint($('current'), frames[k]); k = (k + 1) % frames.length; }, 120),
+  };
+  $('stop-animation').disabled = false;
+  $('download-animation').disabled = false;
+  status(`Playing ${frames.length} frames.`);
+}
+function animatePath() {
+  if (!state.interpA || !state.interpB) { notice('Pick two samples with their A and B buttons first.'); return; }
+  const ids = state.editor.ids();
+  return animate(() => Array.from({ length: FRAMES }, (_, i) => ({
+    style: Style.interpolate(state.interpA, state.interpB, i / (FRAMES - 1)), ids,
+  })));
+}
+function animateKeyframes() {
+  if (!state.current) { notice('Generate samples first.'); return; }
+  if (state.keyframes.length < 2) { notice('Add at least two keyframes (edit the layout between them).'); return; }
+  return animate(() => state.keyframes.map((ids) => ({ style: state.current, ids })));
+}
+function downloadAnimation() {
+  const a = state.animation;
+  if (!a) return;
+  const { width, height } = a.frames[0];
+  const all = new Uint8Array(a.frames.length * width * height * 4);
+  a.frames.forEach((f, i) => all.set(f.data, i * width * height * 4));
+  const png = encodeApng(all, a.frames.length, height, width, 120);
+  save(new Blob([png], { type: 'image/png' }), 'cimle-animation.png');
+}
+
+// ---------- files, links ----------
+function save(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+function linkFragment() {
+  return Link.encode(state.modelEntry.id, state.editor.ids(), EDIT_H, EDIT_W, state.current);
+}
+async function copyLink() {
+  if (!state.current) { notice('Generate samples first.'); return; }
+  const url = `${location.href.split('#')[0]}#${linkFragment()}`;
+  history.replaceState(null, '', url);
+  $('link-text').value = url;
+  try { await navigator.clipboard.writeText(url); status('Link copied: it restores this layout and style.'); }
+  catch { status('Link is in the box beside the button (the clipboard was not available).'); }
+}
+
+async function loadExample(file) {
+  const bytes = await fetchWithProgress(`examples/${file}`, 'Loading example');
+  const imported = importLayout(file, bytes, EDIT_H, EDIT_W);
+  state.editor.setIds(imported.ids);
+  drawLayout();
+}
+
+async function upload(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const imported = importLayout(file.name, bytes, EDIT_H, EDIT_W);
+  state.editor.setIds(imported.ids);
+  drawLayout();
+  notice(imported.notice);
+  layoutChanged(true);
+}
+
+function restoreLink() {
+  if (!location.hash.includes('l=')) return false;
+  try {
+    const link = Link.decode(location.hash, state.model.numClasses());
+    if (link.height !== EDIT_H || link.width !== EDIT_W) throw new Error(`the layout is ${link.width}x${link.height}, expected ${EDIT_W}x${EDIT_H}`);
+    state.editor.setIds(link.ids);
+    drawLayout();
+    state.current = link.style;
+    return true;
+  } catch (e) {
+    notice(`The link could not be restored: ${e.message ?? e}`, 'error');
+    return false;
+  }
+}
+
+// ---------- start ----------
+function wire() {
+  for (const b of document.querySelectorAll('.tool')) b.addEventListener('click', () => selectTool(b.dataset.tool));
+  $('undo').addEventListener('click', () => { state.editor.undo(); drawLayout(); layoutChanged(true); });
+  $('redo').addEventListener('click', () => { state.editor.redo(); drawLayout(); layoutChanged(true); });
+  $('clear').addEventListener('click', () => { state.editor.clear(state.cls); drawLayout(); layoutChanged(true); });
+  $('generate').addEventListener('click', () => generate());
+  $('interp').addEventListener('input', () => interpolate());
+  $('resample-region').addEventListener('click', () => resampleRegion());
+  $('clear-region').addEventListener('click', () => { state.mask.fill(0); drawOverlay(); });
+  $('download').addEventListener('click', () => $('current').toBlob((b) => save(b, 'cimle-sample.png')));
+  $('link').addEventListener('click', () => copyLink());
+  $('animate-path').addEventListener('click', () => animatePath());
+  $('animate-keyframes').addEventListener('click', () => animateKeyframes());
+  $('stop-animation').addEventListener('click', () => stopAnimation());
+  $('download-animation').addEventListener('click', () => downloadAnimation());
+  $('add-keyframe').addEventListener('click', () => {
+    state.keyframes.push(state.editor.ids());
+    $('keyframes').textContent = `${state.keyframes.length} keyframe${state.keyframes.length === 1 ? '' : 's'}`;
+  });
+  $('upload').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    if (file) busy(() => upload(file));
+    e.target.value = '';
+  });
+  $('example').addEventListener('change', (e) => busy(async () => { await loadExample(e.target.value); layoutChanged(true); }));
+  $('model').addEventListener('change', (e) => busy(async () => {
+    const entry = state.models.find((m) => m.id === e.target.value);
+    await loadModel(entry);
+    drawLayout();
+    await generate();
+  }));
+  document.addEventListener('keydown', (e) => {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    const key = e.key.toLowerCase();
+    if ((e.ctrlKey || e.metaKey) && key === 'z') { e.preventDefault(); $(e.shiftKey ? 'redo' : 'undo').click(); return; }
+    if ((e.ctrlKey || e.metaKey) && key === 'y') { e.preventDefault(); $('redo').click(); return; }
+    const tools = { b: 'brush', r: 'rect', f: 'fill', e: 'eraser', m: 'region' };
+    if (!e.ctrlKey && !e.metaKey && tools[key]) selectTool(tools[key]);
+  });
+  setupDrawing();
+}
+
+async function main() {
+  document.body.dataset.state = 'busy';
+  const wasm = await fetchWithProgress('pkg/cimle_web_bg.wasm', 'Loading app code');
+  await init({ module_or_path: wasm });
+  $('version').textContent = version();
+  const res = await fetch('models/models.json');
+  if (!res.ok) throw new Error(`models/models.json: HTTP ${res.status}`);
+  const manifest = await res.json();
+  state.models = manifest.models;
+  for (const m of state.models) $('model').append(new Option(m.name, m.id));
+  for (const ex of manifest.examples) $('example').append(new Option(ex.name, ex.file));
+  const linked = new URLSearchParams(location.hash.slice(1)).get('m');
+  const entry = state.models.find((m) => m.id === linked) ?? state.models[0];
+  $('model').value = entry.id;
+  await loadModel(entry);
+  state.editor = new Editor(EDIT_H, EDIT_W, 0);
+  wire();
+  if (restoreLink()) {
+    status('Rendering the linked style…');
+    const style = state.current;
+    paint($('current'), toImageData(await render(style)));
+    setCurrent(style);
+    status('Restored from the link.');
+  } else {
+    await loadExample(manifest.examples[0].file);
+    await generate();
+  }
+}
+
+main()
+  .catch((e) => {
+    notice(`The app could not start: ${e.message ?? e}`, 'error');
+    status('Stopped.');
+  })
+  .finally(() => {
+    if (state.busy === 0) document.body.dataset.state = 'idle';
+  });
