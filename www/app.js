@@ -555,7 +555,7 @@ async function main() {
     const style = state.current;
     paint($('current'), toImageData(await render(style)));
     setCurrent(style);
-    status('Restored from the link.');
+    status('Restored from the link. Generate makes new samples on this layout.');
   } else {
     await loadExample(manifest.examples[0].file);
     await generate();

@@ -232,6 +232,21 @@ impl Browser {
             .map(|_| ())
     }
 
+    /// Types a file path into a file input (WebDriver's way to upload).
+    pub fn upload(&self, css: &str, path: &std::path::Path) -> Result<()> {
+        let id = self.find(css)?;
+        // chromedriver wants a canonical path (no `..`).
+        let path = path
+            .canonicalize()
+            .map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": path.to_string_lossy()})),
+        )
+        .map(|_| ())
+    }
+
     /// A mouse drag through `points` (pixels from the element's centre, as WebDriver counts),
     /// pressing at the first and releasing at the last: a real pointer stroke.
     pub fn drag(&self, css: &str, points: &[(i64, i64)]) -> Result<()> {

@@ -150,6 +150,17 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     assert!(label.as_str().unwrap().contains('→'), "{label}");
     shot(&b, "4-interpolated");
 
+    // Animate along the latent path from A to B: frames render, then play.
+    b.click("#animate-path").unwrap();
+    idle(&b);
+    let playing = b
+        .eval("return !document.getElementById('stop-animation').disabled && !document.getElementById('download-animation').disabled;")
+        .unwrap();
+    assert_eq!(playing, Value::Bool(true), "the animation did not start");
+    b.click("#stop-animation").unwrap();
+    b.click("#grid .sample:nth-child(1) canvas").unwrap();
+    idle(&b);
+
     // Resample the sky: pixels outside it stay exactly as they were.
     let sky = b
         .eval("return [...document.getElementById('region-source').options].find(o => o.text === 'class: sky').value;")
@@ -209,7 +220,7 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     b.goto("about:blank").unwrap();
     b.goto(&link).unwrap();
     b.wait_for(
-        "document.body.dataset.state === 'idle' && document.getElementById('status').textContent.includes('Restored')",
+        "document.body.dataset.state === 'idle' && document.getElementById('status').textContent.includes('Restored from the link')",
         WAIT,
     )
     .unwrap();
@@ -221,6 +232,37 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
         .unwrap();
     assert_eq!(restored, image, "the link did not restore the same image");
     shot(&b, "6-restored");
+
+    // Uploads: a layout PNG is read (with a notice), a corrupt one gets an error naming it.
+    let dir = std::env::temp_dir().join(format!("cimle-page-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = root.join("examples/street-2.png");
+    b.upload("#upload", &good).unwrap();
+    idle(&b);
+    let note = b
+        .eval("return document.getElementById('notice').textContent;")
+        .unwrap();
+    assert!(
+        note.as_str()
+            .unwrap()
+            .contains("street-2.png: read as train ids"),
+        "{note}"
+    );
+    let bad = dir.join("broken.png");
+    std::fs::write(&bad, b"\x89PNG not really").unwrap();
+    b.upload("#upload", &bad).unwrap();
+    b.wait_for("document.body.dataset.state === 'idle'", WAIT)
+        .unwrap();
+    let note = b
+        .eval("return document.getElementById('notice').textContent;")
+        .unwrap();
+    assert!(
+        note.as_str()
+            .unwrap()
+            .contains("broken.png: not a readable PNG"),
+        "{note}"
+    );
+    shot(&b, "7-upload-error");
 
     // Nothing left the origin: every resource the page loaded is on the local server.
     let foreign = b

@@ -190,26 +190,68 @@ fn serve(site: &std::path::Path, port: u16) -> Result<()> {
     }
 }
 
+/// ms per sample in headless Chromium (wasm on the CPU and on WebGPU, `www/bench.html`) and
+/// natively (`web/examples/render_bench.rs`) for each shipped model; writes
+/// `target/bench-web.md`.
 fn bench_web() -> Result<()> {
     let site = site::site_dir();
     if !site.join("index.html").exists() {
         site::build()?;
     }
     ensure_chromium()?;
+    run(
+        "cargo",
+        &["build", "--release", "--workspace", "--examples"],
+    )?;
     let server = cimle_e2e::server::serve(&site, 0)?;
     let browser = cimle_e2e::webdriver::Browser::start()?;
-    let mut lines = Vec::new();
-    for backend in ["cpu", "webgpu"] {
-        browser.goto(&format!(
-            "{}bench.html?backend={backend}&count=4",
-            server.url
-        ))?;
-        browser.wait_for("document.body.dataset.result", Duration::from_secs(1800))?;
-        let result = browser.eval("return document.body.dataset.result;")?;
-        eprintln!("{backend}: {result}");
-        lines.push(result.as_str().unwrap_or_default().to_string());
+    let mut table = String::from(
+        "| model | where | backend | ms per sample (median) | runs |\n|---|---|---|---:|---|\n",
+    );
+    for model in ["streets-256x512.safetensors", "streets-64x128.safetensors"] {
+        let native = tools::output(
+            &tools::root()
+                .join("target/release/examples/render_bench")
+                .to_string_lossy(),
+            &[
+                &site.join("models").join(model).to_string_lossy(),
+                &site.join("examples/street-1.png").to_string_lossy(),
+                "4",
+            ],
+        )
+        .context("running render_bench")?;
+        let v: serde_json::Value = serde_json::from_str(native.trim())?;
+        eprintln!("{model} native: {v}");
+        table += &format!(
+            "| {model} | native | {} | {} | {} |\n",
+            v["backend"].as_str().unwrap_or(""),
+            v["ms_per_sample_median"],
+            v["samples"]
+        );
+        for backend in ["cpu", "webgpu"] {
+            browser.goto(&format!(
+                "{}bench.html?backend={backend}&count=4&model={model}",
+                server.url
+            ))?;
+            browser.wait_for("document.body.dataset.result", Duration::from_secs(1800))?;
+            let text = browser.eval("return document.body.dataset.result;")?;
+            let v: serde_json::Value = serde_json::from_str(text.as_str().unwrap_or("{}"))?;
+            eprintln!("{model} {backend}: {v}");
+            if let Some(e) = v.get("error") {
+                bail!("bench.html on {backend} failed: {e}");
+            }
+            table += &format!(
+                "| {model} | headless Chromium (wasm) | {} | {} | {} |\n",
+                v["backend"].as_str().unwrap_or(""),
+                v["ms_per_sample_median"],
+                v["samples"]
+            );
+        }
     }
-    println!("{}", lines.join("\n"));
+    let out = tools::root().join("target/bench-web.md");
+    std::fs::write(&out, &table)?;
+    println!("{table}");
+    eprintln!("written to {}", out.display());
     Ok(())
 }
 
