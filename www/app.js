@@ -99,7 +99,8 @@ async function loadModel(entry) {
   $('backend').textContent = `Running on ${model.backend()}`;
   $('model-info').textContent = `Model “${entry.name}”: ${model.width()}x${model.height()}, `
     + `${(model.numParams() / 1e6).toFixed(2)}M parameters, ${mb(bytes.length)} MB. ${entry.about ?? ''}`;
-  notice(note);
+  if (model.isRegression()) note += ' This model is the CRN regression baseline: it ignores styles, so every sample is the same image.';
+  notice(note.trim());
   buildPalette();
   buildRegionSources();
 }

@@ -193,6 +193,13 @@ impl Model {
         serde_json::to_string(&self.header.metadata).unwrap_or_default()
     }
 
+    /// Whether the weights file says the model is the CRN regression baseline (metadata
+    /// `method = crn`, written by `cimle train --method crn`): it ignores styles.
+    #[wasm_bindgen(js_name = isRegression)]
+    pub fn is_regression(&self) -> bool {
+        self.header.metadata.get("method").map(String::as_str) == Some("crn")
+    }
+
     /// Renders a layout (`height x width` class ids, any size: resized by nearest neighbour to
     /// the model's) in a style: a promise of RGBA bytes at the model's resolution.
     pub fn render(
@@ -265,11 +272,23 @@ impl Model {
         } else {
             layout.resize_nearest(cfg.height, cfg.width)
         };
+        let (c, h, w) = (cfg.latent_channels, cfg.height, cfg.width);
+        let layers = if self.is_regression() {
+            // A CRN baseline was trained with the zero code only: every style is that code.
+            let zero = cimle::latent::LatentCode::from_data(c, h, w, vec![0.0; c * h * w])
+                .map_err(|e| e.to_string())?;
+            vec![Layer {
+                code: zero,
+                mask: None,
+            }]
+        } else {
+            style.layers(c, h, w)
+        };
         Ok(Job {
             generator: self.generator.clone(),
             device: self.device.clone(),
             layout,
-            layers: style.layers(cfg.latent_channels, cfg.height, cfg.width),
+            layers,
             num_classes: cfg.num_classes(),
         })
     }
@@ -376,6 +395,25 @@ mod tests {
             }
         }
         assert!(changed_inside > h * w / 2, "{changed_inside}");
+    }
+
+    #[test]
+    fn a_crn_model_renders_the_zero_code_whatever_the_style() {
+        let cfg = Preset::Tiny.config();
+        let g = cfg.init_seeded(&Device::flex(), 3);
+        let meta = BTreeMap::from([("method".to_string(), "crn".to_string())]);
+        let crn =
+            Model::from_bytes(&save_generator(&g, &cfg, Precision::F16, &meta).unwrap()).unwrap();
+        assert!(crn.is_regression());
+        let (h, w) = (crn.height(), crn.width());
+        let ids = vec![13u8; h * w];
+        let a = crn.render_floats_blocking(&ids, h, w, &Style::from_seed(1));
+        assert_eq!(
+            a,
+            crn.render_floats_blocking(&ids, h, w, &Style::from_seed(2))
+        );
+        let cimle = Model::from_bytes(&tiny_weights()).unwrap();
+        assert!(!cimle.is_regression());
     }
 
     #[test]
