@@ -4,7 +4,8 @@
 //!   scenes, sample it, then build the site (with the model just trained added) and serve it.
 //! - `cargo xtask test`: the second, which `.ci/run` calls: format, native tests, the site,
 //!   wasm tests in headless Chromium, the end-to-end page test.
-//! - `cargo xtask site`: build the deployable site into `target/site`.
+//! - `cargo xtask site [--add-model WEIGHTS]`: build the deployable site into `target/site`,
+//!   optionally with a trained model added first in its menu.
 //! - `cargo xtask serve [--port N]`: serve `target/site` on localhost.
 //! - `cargo xtask bench-web`: ms per sample in headless Chromium (CPU and WebGPU) and natively.
 
@@ -52,6 +53,10 @@ fn test() -> Result<()> {
             "cimle-web",
             "--target",
             "wasm32-unknown-unknown",
+            // The crate's unit tests run natively above; each wasm test binary is a whole-
+            // program (LTO) link of burn.
+            "--test",
+            "browser",
         ],
         &[
             (
@@ -261,7 +266,18 @@ fn main() -> Result<()> {
     match task {
         "test" => test(),
         "quickstart" => quickstart(),
-        "site" => site::build().map(|_| ()),
+        "site" => {
+            let site = site::build()?;
+            match (args.get(1).map(String::as_str), args.get(2)) {
+                (Some("--add-model"), Some(weights)) => {
+                    add_model(&site, weights, "yours", "Your model")
+                }
+                (Some(other), _) => {
+                    bail!("unknown site flag `{other}`: use --add-model WEIGHTS")
+                }
+                (None, _) => Ok(()),
+            }
+        }
         "serve" => {
             let port = match args.get(1).map(String::as_str) {
                 Some("--port") => args
@@ -274,7 +290,9 @@ fn main() -> Result<()> {
             serve(&site::site_dir(), port)
         }
         "bench-web" => bench_web(),
-        _ => bail!("usage: cargo xtask <quickstart|test|site|serve [--port N]|bench-web>"),
+        _ => bail!(
+            "usage: cargo xtask <quickstart|test|site [--add-model WEIGHTS]|serve [--port N]|bench-web>"
+        ),
     }
 }
 
