@@ -140,37 +140,30 @@ fn check_frames(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
 /// zero or above 2^31 - 1, or a delay of 0 ms (which viewers treat as "as fast as possible").
 pub fn encode_apng(frames: &[RgbImage], delay_ms: u16) -> Result<Vec<u8>, VideoError> {
     let (w, h) = check_frames(frames)?;
-    let limits = || VideoError::PngLimits {
-        width: w,
-        height: h,
-    };
-    let side = |n: usize| {
-        u32::try_from(n)
-            .ok()
-            .filter(|&v| (1..=i32::MAX as u32).contains(&v))
-    };
-    let (Some(pw), Some(ph)) = (side(w), side(h)) else {
-        return Err(limits());
-    };
-    if delay_ms == 0 {
-        return Err(VideoError::ZeroDelay);
-    }
-    let num_frames = u32::try_from(frames.len()).map_err(|_| limits())?;
-    let png_err = |e: png::EncodingError| VideoError::Png(e.to_string());
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, pw, ph);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_animated(num_frames, 0).map_err(png_err)?;
-        enc.set_frame_delay(delay_ms, 1000).map_err(png_err)?;
-        let mut writer = enc.write_header().map_err(png_err)?;
-        for frame in frames {
-            writer.write_image_data(&frame.data).map_err(png_err)?;
+    let views: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
+    // The encoder is the model crate's, shared with the browser app's "Download animation".
+    cimle::apng::encode_apng(&views, w, h, cimle::apng::FrameColor::Rgb, delay_ms).map_err(|e| {
+        use cimle::apng::ApngError;
+        match e {
+            ApngError::NoFrames => VideoError::NoFrames,
+            ApngError::FrameData {
+                index,
+                width,
+                height,
+                got,
+                expected,
+            } => VideoError::FrameData {
+                index,
+                width,
+                height,
+                got,
+                expected,
+            },
+            ApngError::Limits { width, height } => VideoError::PngLimits { width, height },
+            ApngError::ZeroDelay => VideoError::ZeroDelay,
+            ApngError::Png(msg) => VideoError::Png(msg),
         }
-        writer.finish().map_err(png_err)?;
-    }
-    Ok(out)
+    })
 }
 
 /// The difference between each pair of adjacent frames, as in the paper's figure 4:

@@ -209,12 +209,10 @@ impl Model {
         width: usize,
         style: &Style,
     ) -> Result<js_sys::Promise, JsValue> {
-        let job = self.job(ids, height, width, style).map_err(js_error)?;
         let (h, w) = (self.height(), self.width());
-        Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let floats = job.run().await.map_err(js_error)?;
-            Ok(js_sys::Uint8Array::from(to_rgba(&floats, h, w).as_slice()).into())
-        }))
+        self.promise(ids, height, width, style, move |floats| {
+            js_sys::Uint8Array::from(to_rgba(&floats, h, w).as_slice()).into()
+        })
     }
 
     /// As [`Model::render`], but the raw output: `3 x H x W` floats in `[-1, 1]` (for tests that
@@ -227,15 +225,28 @@ impl Model {
         width: usize,
         style: &Style,
     ) -> Result<js_sys::Promise, JsValue> {
-        let job = self.job(ids, height, width, style).map_err(js_error)?;
-        Ok(wasm_bindgen_futures::future_to_promise(async move {
-            let floats = job.run().await.map_err(js_error)?;
-            Ok(js_sys::Float32Array::from(floats.as_slice()).into())
-        }))
+        self.promise(ids, height, width, style, |floats| {
+            js_sys::Float32Array::from(floats.as_slice()).into()
+        })
     }
 }
 
 impl Model {
+    /// A promise of a render's output, converted for JavaScript by `convert`.
+    fn promise(
+        &self,
+        ids: &[u8],
+        height: usize,
+        width: usize,
+        style: &Style,
+        convert: impl FnOnce(Vec<f32>) -> JsValue + 'static,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let job = self.job(ids, height, width, style).map_err(js_error)?;
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            Ok(convert(job.run().await.map_err(js_error)?))
+        }))
+    }
+
     /// Loads a weights file on `device`, with a readable error.
     pub fn load(bytes: &[u8], device: Device, backend: String) -> Result<Model, String> {
         let (generator, header) =
