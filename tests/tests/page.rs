@@ -264,6 +264,17 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     );
     shot(&b, "7-upload-error");
 
+    // Switch to the shipped 256x512 model: it loads and fills the grid at its resolution.
+    b.eval("document.getElementById('count').value = '4'; const m = document.getElementById('model'); m.value = 'streets-256x512'; m.dispatchEvent(new Event('change')); return 0;")
+        .unwrap();
+    b.wait_for(
+        "document.body.dataset.state === 'idle' && document.querySelectorAll('#grid canvas').length === 4 && document.querySelector('#grid canvas').width === 512",
+        WAIT,
+    )
+    .unwrap();
+    idle(&b);
+    shot(&b, "8-browser-model");
+
     // Nothing left the origin: every resource the page loaded is on the local server.
     let foreign = b
         .eval("return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin));")

@@ -57,6 +57,9 @@ fn test() -> Result<()> {
             // program (LTO) link of burn.
             "--test",
             "browser",
+            // Print the measured differences (wasm CPU and WebGPU against native).
+            "--",
+            "--nocapture",
         ],
         &[
             (
