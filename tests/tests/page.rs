@@ -46,6 +46,14 @@ fn idle(b: &Browser) {
     assert_eq!(err, Value::from(""), "the page shows an error");
 }
 
+/// A canvas's RGBA pixels, as one comma-separated string (cheap to compare).
+fn pixels(b: &Browser, canvas_id: &str) -> Value {
+    b.eval(&format!(
+        "{PIXELS} return px(document.getElementById('{canvas_id}')).join(',');"
+    ))
+    .unwrap()
+}
+
 /// Pixels of a canvas (RGBA, as numbers).
 const PIXELS: &str =
     "const px = (c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);";
@@ -81,19 +89,11 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     );
 
     // Draw a stroke of the current class across the layout; the layout canvas must change.
-    let before = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('layout')).join(',');"
-        ))
-        .unwrap();
+    let before = pixels(&b, "layout");
     b.drag("#layout", &[(-150, 40), (-50, 45), (60, 50), (150, 55)])
         .unwrap();
     idle(&b);
-    let after = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('layout')).join(',');"
-        ))
-        .unwrap();
+    let after = pixels(&b, "layout");
     assert_ne!(before, after, "the stroke did not change the layout");
     shot(&b, "2-stroke");
 
@@ -130,19 +130,11 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     b.click("#grid .sample:nth-child(2) .picks button:nth-child(2)")
         .unwrap();
     idle(&b);
-    let end_b = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('current')).join(',');"
-        ))
-        .unwrap();
+    let end_b = pixels(&b, "current");
     b.eval("const s = document.getElementById('interp'); s.value = 50; s.dispatchEvent(new Event('input')); return 0;")
         .unwrap();
     idle(&b);
-    let mid = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('current')).join(',');"
-        ))
-        .unwrap();
+    let mid = pixels(&b, "current");
     assert_ne!(mid, end_b, "moving the slider did not change the image");
     let label = b
         .eval("return document.getElementById('style-label').textContent;")
@@ -205,11 +197,7 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     shot(&b, "5-region");
 
     // A copied link restores layout and style: the same image in a fresh page.
-    let image = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('current')).join(',');"
-        ))
-        .unwrap();
+    let image = pixels(&b, "current");
     b.click("#link").unwrap();
     idle(&b);
     let link = b
@@ -225,11 +213,7 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     )
     .unwrap();
     idle(&b);
-    let restored = b
-        .eval(&format!(
-            "{PIXELS} return px(document.getElementById('current')).join(',');"
-        ))
-        .unwrap();
+    let restored = pixels(&b, "current");
     assert_eq!(restored, image, "the link did not restore the same image");
     shot(&b, "6-restored");
 
