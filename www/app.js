@@ -18,7 +18,7 @@ const state = {
   editor: null,
   tool: 'brush',
   cls: -1,
-  mask: new Uint8Array(EDIT_H * EDIT_W),
+  mask: null, // an Editor of 0/1 ids: the area marked with the Region tool
   samples: [], // { style, el }
   current: null, // Style
   interpA: null,
@@ -140,8 +140,9 @@ function drawLayout() {
 function drawOverlay(rect) {
   const ctx = $('overlay').getContext('2d');
   const img = ctx.createImageData(EDIT_W, EDIT_H);
-  for (let i = 0; i < state.mask.length; i++) {
-    if (state.mask[i]) { img.data[4 * i] = 255; img.data[4 * i + 1] = 40; img.data[4 * i + 2] = 40; img.data[4 * i + 3] = 110; }
+  const mask = state.mask.ids();
+  for (let i = 0; i < mask.length; i++) {
+    if (mask[i]) { img.data[4 * i] = 255; img.data[4 * i + 1] = 40; img.data[4 * i + 2] = 40; img.data[4 * i + 3] = 110; }
   }
   ctx.putImageData(img, 0, 0);
   if (rect) {
@@ -149,18 +150,6 @@ function drawOverlay(rect) {
     ctx.setLineDash([4, 3]);
     ctx.strokeRect(Math.min(rect[0], rect[2]) + 0.5, Math.min(rect[1], rect[3]) + 0.5,
       Math.abs(rect[2] - rect[0]), Math.abs(rect[3] - rect[1]));
-  }
-}
-function paintMask(x0, y0, x1, y1, r) {
-  const steps = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / Math.max(0.5, r / 2)));
-  for (let s = 0; s <= steps; s++) {
-    const cx = x0 + (x1 - x0) * s / steps;
-    const cy = y0 + (y1 - y0) * s / steps;
-    for (let y = Math.max(0, Math.floor(cy - r)); y <= Math.min(EDIT_H - 1, Math.ceil(cy + r)); y++) {
-      for (let x = Math.max(0, Math.floor(cx - r)); x <= Math.min(EDIT_W - 1, Math.ceil(cx + r)); x++) {
-        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) state.mask[y * EDIT_W + x] = 1;
-      }
-    }
   }
 }
 
@@ -178,7 +167,7 @@ function setupDrawing() {
     canvas.setPointerCapture(e.pointerId);
     const [x, y] = pos(e);
     const tool = state.tool;
-    if (tool === 'region') { paintMask(x, y, x, y, radius()); drawOverlay(); last = [x, y]; return; }
+    if (tool === 'region') { state.mask.brush(x, y, x, y, radius(), 1); drawOverlay(); last = [x, y]; return; }
     state.editor.checkpoint();
     if (tool === 'fill') {
       state.editor.fill(Math.floor(x), Math.floor(y), state.cls);
@@ -196,7 +185,7 @@ function setupDrawing() {
     const [x, y] = pos(e);
     if (start) { drawOverlay([start[0], start[1], x, y]); return; }
     if (!last) return;
-    if (state.tool === 'region') { paintMask(last[0], last[1], x, y, radius()); drawOverlay(); last = [x, y]; return; }
+    if (state.tool === 'region') { state.mask.brush(last[0], last[1], x, y, radius(), 1); drawOverlay(); last = [x, y]; return; }
     const cls = state.tool === 'eraser' ? state.voidClass : state.cls;
     state.editor.brush(last[0], last[1], x, y, radius(), cls);
     drawLayout();
@@ -375,7 +364,7 @@ async function interpolate() {
 async function resampleRegion() {
   if (!state.current) { notice('Generate samples first.'); return; }
   const source = $('region-source').value;
-  const mask = source === 'mask' ? state.mask : state.editor.classMask(Number(source));
+  const mask = source === 'mask' ? state.mask.ids() : state.editor.classMask(Number(source));
   if (!mask.some((v) => v)) {
     notice(source === 'mask' ? 'Mark a region with the Region tool first.'
       : `The layout has no pixels of class “${state.names[Number(source)]}”.`);
@@ -500,7 +489,7 @@ function wire() {
   $('generate').addEventListener('click', () => generate());
   $('interp').addEventListener('input', () => interpolate());
   $('resample-region').addEventListener('click', () => resampleRegion());
-  $('clear-region').addEventListener('click', () => { state.mask.fill(0); drawOverlay(); });
+  $('clear-region').addEventListener('click', () => { state.mask.clear(0); drawOverlay(); });
   $('download').addEventListener('click', () => $('current').toBlob((b) => save(b, 'cimle-sample.png')));
   $('link').addEventListener('click', () => copyLink());
   $('animate-path').addEventListener('click', () => animatePath());
@@ -550,6 +539,7 @@ async function main() {
   $('model').value = entry.id;
   await loadModel(entry);
   state.editor = new Editor(EDIT_H, EDIT_W, 0);
+  state.mask = new Editor(EDIT_H, EDIT_W, 0);
   wire();
   if (restoreLink()) {
     status('Rendering the linked style…');

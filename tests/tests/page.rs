@@ -196,6 +196,24 @@ fn the_site_draws_generates_interpolates_and_resamples_a_region() {
     );
     shot(&b, "5-region");
 
+    // The Region tool marks an area on the overlay; "Clear region" unmarks it.
+    let marked = "const d = document.getElementById('overlay').getContext('2d').getImageData(0, 0, 512, 256).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;";
+    b.click("button[data-tool=region]").unwrap();
+    b.drag("#layout", &[(-40, -20), (0, -20), (40, -20)])
+        .unwrap();
+    assert!(
+        b.eval(marked).unwrap().as_u64().unwrap() > 100,
+        "the Region tool marked nothing"
+    );
+    b.click("#clear-region").unwrap();
+    assert_eq!(
+        b.eval(marked).unwrap(),
+        Value::from(0),
+        "Clear region left marks"
+    );
+    b.click("button[data-tool=brush]").unwrap();
+    idle(&b);
+
     // A copied link restores layout and style: the same image in a fresh page.
     let image = pixels(&b, "current");
     b.click("#link").unwrap();

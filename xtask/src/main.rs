@@ -46,21 +46,15 @@ fn test() -> Result<()> {
     run_env(
         "cargo",
         &[
-            "test",
-            "--profile",
-            "wasm-release",
-            "-p",
-            "cimle-web",
-            "--target",
-            "wasm32-unknown-unknown",
+            &["test"],
+            site::WASM_BUILD,
             // The crate's unit tests run natively above; each wasm test binary is a whole-
             // program (LTO) link of burn.
-            "--test",
-            "browser",
+            &["--test", "browser"],
             // Print the measured differences (wasm CPU and WebGPU against native).
-            "--",
-            "--nocapture",
-        ],
+            &["--", "--nocapture"],
+        ]
+        .concat(),
         &[
             (
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",

@@ -21,6 +21,17 @@ const WASM_FEATURES: &[&str] = &[
     "--enable-multivalue",
 ];
 
+/// Cargo arguments selecting the web crate's wasm build. The site and the wasm tests share
+/// them, so burn's wasm build is done once for both.
+pub const WASM_BUILD: &[&str] = &[
+    "--profile",
+    "wasm-release",
+    "-p",
+    "cimle-web",
+    "--target",
+    "wasm32-unknown-unknown",
+];
+
 /// The built site's folder.
 pub fn site_dir() -> PathBuf {
     root().join("target/site")
@@ -29,18 +40,7 @@ pub fn site_dir() -> PathBuf {
 /// Builds the site; returns its folder.
 pub fn build() -> Result<PathBuf> {
     ensure_toolchain()?;
-    run(
-        "cargo",
-        &[
-            "build",
-            "--profile",
-            "wasm-release",
-            "-p",
-            "cimle-web",
-            "--target",
-            "wasm32-unknown-unknown",
-        ],
-    )?;
+    run("cargo", &[&["build"], WASM_BUILD].concat())?;
     ensure_wasm_bindgen()?;
     let tmp = root().join("target/site.tmp");
     if tmp.exists() {
