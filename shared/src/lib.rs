@@ -7,6 +7,7 @@
 pub mod apng;
 pub mod classes;
 pub mod config;
+pub mod cpu;
 pub mod generator;
 pub mod latent;
 pub mod layout;

@@ -201,6 +201,45 @@ impl ModuleMapper for Loader {
     }
 }
 
+/// Every parameter of `generator` as `(module path, shape, values)`, in burn's visiting order:
+/// the tensors a weights file stores.
+pub fn generator_tensors(generator: &Generator) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut collector = Collector {
+        path: PathStack::default(),
+        tensors: Vec::new(),
+    };
+    generator.visit(&mut collector);
+    collector.tensors
+}
+
+/// A generator of shape `config` on `device` whose parameters are `tensors`
+/// (`(module path, shape, values)`, every one of them, nothing else).
+pub fn generator_from_tensors(
+    config: &GeneratorConfig,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    device: &Device,
+) -> Result<Generator, WeightsError> {
+    let stored: HashMap<String, (Vec<usize>, Vec<f32>)> = tensors
+        .into_iter()
+        .map(|(name, shape, values)| (name, (shape, values)))
+        .collect();
+    let mut loader = Loader {
+        path: PathStack::default(),
+        stored,
+        error: None,
+    };
+    let generator = config.init(device).map(&mut loader);
+    if let Some(error) = loader.error {
+        return Err(error);
+    }
+    if !loader.stored.is_empty() {
+        let mut unused: Vec<String> = loader.stored.into_keys().collect();
+        unused.sort();
+        return Err(WeightsError::UnusedTensors(unused));
+    }
+    Ok(generator)
+}
+
 /// Serialises a generator and its config into the weights format.
 /// `provenance` adds free-form metadata (how it was trained, which round).
 pub fn save_generator(
@@ -209,13 +248,17 @@ pub fn save_generator(
     precision: Precision,
     provenance: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, WeightsError> {
-    let mut collector = Collector {
-        path: PathStack::default(),
-        tensors: Vec::new(),
-    };
-    generator.visit(&mut collector);
-    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = collector
-        .tensors
+    save_tensors(generator_tensors(generator), config, precision, provenance)
+}
+
+/// [`save_generator`] from `(module path, shape, values)` triples.
+pub fn save_tensors(
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    config: &GeneratorConfig,
+    precision: Precision,
+    provenance: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, WeightsError> {
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(name, shape, values)| {
             let bytes = match precision {
@@ -279,27 +322,15 @@ pub fn load_generator(
     let header = read_header(bytes)?;
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Unreadable(e.to_string()))?;
-    let mut stored = HashMap::new();
+    let mut stored = Vec::new();
     for (name, view) in tensors.iter() {
-        stored.insert(
+        stored.push((
             name.to_string(),
-            (view.shape().to_vec(), decode_values(name, &view)?),
-        );
+            view.shape().to_vec(),
+            decode_values(name, &view)?,
+        ));
     }
-    let mut loader = Loader {
-        path: PathStack::default(),
-        stored,
-        error: None,
-    };
-    let generator = header.config.init(device).map(&mut loader);
-    if let Some(error) = loader.error {
-        return Err(error);
-    }
-    if !loader.stored.is_empty() {
-        let mut unused: Vec<String> = loader.stored.into_keys().collect();
-        unused.sort();
-        return Err(WeightsError::UnusedTensors(unused));
-    }
+    let generator = generator_from_tensors(&header.config, stored, device)?;
     Ok((generator, header))
 }
 

@@ -135,6 +135,8 @@ pub struct CompareOptions {
     pub video_code_seed: u64,
     /// Progress bars and per-round lines while training.
     pub progress: bool,
+    /// cimle's CPU kernels or burn's autodiff.
+    pub path: crate::engine::TrainPath,
 }
 
 /// The budget every run shares.
@@ -343,6 +345,7 @@ pub fn run_compare(
                 out: dir,
                 resume,
                 progress: options.progress,
+                path: options.path,
             },
         )?;
         eprintln!("  done in {}", format_seconds(summary.state.seconds));

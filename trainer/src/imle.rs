@@ -331,55 +331,47 @@ pub fn select_nearest_latents(
     out
 }
 
+/// The `config.candidates` codes image `k` (its index in the dataset) tries in round `round`:
+/// seeds [`candidate_seed`]`(config.seed, round, k, j)`.
+pub fn round_candidates(
+    config: &TrainingConfig,
+    chosen: &[usize],
+    round: usize,
+) -> Vec<Vec<LatentCode>> {
+    let g = &config.generator;
+    let (c, h, w) = (g.latent_channels, g.height, g.width);
+    let m = config.candidates.max(1);
+    chosen
+        .iter()
+        .map(|&k| {
+            (0..m)
+                .map(|j| LatentCode::from_seed(candidate_seed(config.seed, round, k, j), c, h, w))
+                .collect()
+        })
+        .collect()
+}
+
 /// Step 2 of a round for either [`Method`]: the code each chosen image trains with, and (for
 /// cIMLE) the selections behind them.
 ///
-/// - [`Method::Cimle`]: image `chosen[i]` (its index in the dataset) gets `config.candidates`
-///   codes of seeds [`candidate_seed`]`(config.seed, round, chosen[i], j)`, all rendered without
-///   gradients; the nearest to its photo under `distance` (with `masks[i]` when given) is kept
-///   ([`select_nearest_latents`], `batch` renders a pass, `progress` told of every image done).
-/// - [`Method::Crn`]: the zero code for every image. Nothing is drawn or rendered, `masks`,
-///   `distance` and `progress` are not used, and no selections are returned: the round then
-///   regresses `T(x_k, 0)` onto `y_k`.
-#[allow(clippy::too_many_arguments)]
+/// - [`Method::Cimle`]: image `chosen[i]` gets [`round_candidates`]; `select` renders them and
+///   returns, per image, the nearest one ([`select_nearest_latents`] on burn, or the CPU path's
+///   [`crate::cpu_train::CpuTrainer::select`]), which is kept.
+/// - [`Method::Crn`]: the zero code for every image; `select` is not called and no selections
+///   are returned: the round then regresses `T(x_k, 0)` onto `y_k`.
 pub fn round_codes(
     config: &TrainingConfig,
-    generator: &Generator,
-    distance: &PerceptualDistance,
-    pairs: &[&Pair],
     chosen: &[usize],
     round: usize,
-    masks: Option<&[Tensor<4>]>,
-    batch: usize,
-    device: &Device,
-    progress: impl FnMut(usize),
+    select: impl FnOnce(&[Vec<LatentCode>]) -> Vec<Selection>,
 ) -> (Vec<LatentCode>, Vec<Selection>) {
     let g = &config.generator;
     let (c, h, w) = (g.latent_channels, g.height, g.width);
     match config.method {
-        Method::Crn => (vec![Method::zero_code(c, h, w); pairs.len()], Vec::new()),
+        Method::Crn => (vec![Method::zero_code(c, h, w); chosen.len()], Vec::new()),
         Method::Cimle => {
-            let m = config.candidates.max(1);
-            let candidates: Vec<Vec<LatentCode>> = chosen
-                .iter()
-                .map(|&k| {
-                    (0..m)
-                        .map(|j| {
-                            LatentCode::from_seed(candidate_seed(config.seed, round, k, j), c, h, w)
-                        })
-                        .collect()
-                })
-                .collect();
-            let selections = select_nearest_latents(
-                generator,
-                distance,
-                pairs,
-                &candidates,
-                masks,
-                batch,
-                device,
-                progress,
-            );
+            let candidates = round_candidates(config, chosen, round);
+            let selections = select(&candidates);
             let codes = selections
                 .iter()
                 .zip(candidates)
@@ -415,7 +407,9 @@ pub fn available_memory() -> u64 {
 }
 
 /// Step 3 of METHOD.md "Training": one Adam step on a mini-batch of selected pairs,
-/// minimising `L(y_k, T(x_k, z_k*))`. Returns the updated generator and the batch's mean loss.
+/// minimising `L(y_k, T(x_k, z_k*))`, where `photos` are the features of the pairs' photos
+/// (computed once per round: they do not change). Returns the updated generator and the
+/// batch's mean loss.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     generator: Generator,
@@ -423,25 +417,17 @@ pub fn train_step(
     distance: &PerceptualDistance,
     pairs: &[&Pair],
     codes: &[&LatentCode],
+    photos: &Features,
     masks: Option<Tensor<4>>,
     lr: f64,
     device: &Device,
 ) -> (Generator, f32) {
     let layouts: Vec<&Layout> = pairs.iter().map(|p| &p.layout).collect();
-    let (h, w) = (layouts[0].height(), layouts[0].width());
     let x = one_hot(&layouts, generator.num_classes(), device);
     let owned: Vec<LatentCode> = codes.iter().map(|c| (*c).clone()).collect();
     let z = LatentCode::batch_tensor(&owned, device).expect("selected codes share one shape");
-    let targets = Tensor::cat(
-        pairs
-            .iter()
-            .map(|p| rgb_to_tensor(&p.image, h, w, device))
-            .collect(),
-        0,
-    );
-    let real = distance.features(targets).detach();
     let fake = distance.features(generator.forward(x, z));
-    let loss = distance.distance(&real, &fake, masks).mean();
+    let loss = distance.distance(photos, &fake, masks).mean();
     let value = loss
         .clone()
         .into_data()
@@ -451,6 +437,32 @@ pub fn train_step(
         .unwrap_or(f32::NAN);
     let grads = GradientsParams::from_grads(loss.backward(), &generator);
     (optimizer.step(lr, generator, grads), value)
+}
+
+/// The features of each pair's photo (batch 1 each), computed without gradients.
+pub fn photo_features(
+    distance: &PerceptualDistance,
+    pairs: &[&Pair],
+    device: &Device,
+) -> Vec<Features> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (h, w) = (p.layout.height(), p.layout.width());
+            distance
+                .features(rgb_to_tensor(&p.image, h, w, device))
+                .detach()
+        })
+        .collect()
+}
+
+/// Per-pair features joined into one batch.
+pub fn concat_features(parts: &[&Features]) -> Features {
+    Features {
+        maps: std::array::from_fn(|i| {
+            Tensor::cat(parts.iter().map(|f| f.maps[i].clone()).collect(), 0)
+        }),
+    }
 }
 
 /// Picks `count` distinct indices of `0..n` (all of them, shuffled, if `count >= n`).
@@ -561,18 +573,9 @@ mod tests {
         let config = TrainingConfig::new(cfg.clone())
             .with_candidates(3)
             .with_method(Method::Crn);
-        let (codes, selections) = round_codes(
-            &config,
-            &g,
-            &dist,
-            &refs,
-            &[4, 9],
-            0,
-            None,
-            6,
-            &device,
-            |_| panic!("a CRN round must not run the selection"),
-        );
+        let (codes, selections) = round_codes(&config, &[4, 9], 0, |_| {
+            panic!("a CRN round must not run the selection")
+        });
         assert!(selections.is_empty());
         assert_eq!(codes.len(), 2);
         for code in &codes {
@@ -582,18 +585,11 @@ mod tests {
 
         let config = config.with_method(Method::Cimle);
         let mut done = 0;
-        let (codes, selections) = round_codes(
-            &config,
-            &g,
-            &dist,
-            &refs,
-            &[4, 9],
-            0,
-            None,
-            6,
-            &device,
-            |n| done += n,
-        );
+        let (codes, selections) = round_codes(&config, &[4, 9], 0, |candidates| {
+            select_nearest_latents(&g, &dist, &refs, candidates, None, 6, &device, |n| {
+                done += n
+            })
+        });
         assert_eq!((done, selections.len()), (2, 2));
         for ((code, sel), k) in codes.iter().zip(&selections).zip([4, 9]) {
             let seed = candidate_seed(config.seed, 0, k, sel.index);
@@ -619,18 +615,7 @@ mod tests {
         let vgg = Vgg19Features::random(1, &Vgg19Config { width_div: 16 }, &device).unwrap();
         let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), LayerWeights::paper());
         let d = PerceptualDistance::new(vgg, LayerWeights::paper());
-        let (codes, _) = round_codes(
-            &config,
-            &generator.valid(),
-            &d,
-            &[&pair],
-            &[0],
-            0,
-            None,
-            1,
-            &device,
-            |_| {},
-        );
+        let (codes, _) = round_codes(&config, &[0], 0, |_| unreachable!("CRN selects nothing"));
         // The distance of a render to the photo, without gradients.
         let distance_of = |code: &LatentCode| -> f32 {
             let inference = generator.valid();
@@ -645,12 +630,14 @@ mod tests {
         let zero = distance_of(&Method::zero_code(cfg.latent_channels, h, w));
         let random = distance_of(&LatentCode::from_seed(1, cfg.latent_channels, h, w));
         let mut optimizer = init_optimizer(&config);
+        let photos = photo_features(&train_distance, &[&pair], &ad);
         let (_, loss) = train_step(
             generator.clone(),
             &mut optimizer,
             &train_distance,
             &[&pair],
             &[&codes[0]],
+            &photos[0],
             None,
             1e-3,
             &ad,

@@ -68,21 +68,29 @@ struct BenchArgs {
     /// Generator preset.
     #[arg(long, default_value = "small")]
     preset: String,
-    /// cpu, wgpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    backend: String,
-    /// Train steps measured (after two warm-up steps).
+    /// Train steps and renders measured (after warm-up).
     #[arg(long, default_value_t = 10)]
     steps: usize,
-    /// Images in the measured selection pass.
-    #[arg(long, default_value_t = 8)]
-    images: usize,
-    /// m: codes per image in selection.
-    #[arg(long, default_value_t = 10)]
-    candidates: usize,
     /// JSON report path.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Threads of the CPU kernels (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Write a fixture folder (the preset's generator, the VGG-19, inputs and cimle's outputs)
+    /// for `benches/torch_reference.py`, and stop.
+    #[arg(long, value_name = "DIR", conflicts_with = "fixture")]
+    write_fixture: Option<PathBuf>,
+    /// Time one case on a fixture folder and print one JSON line (used by `cargo xtask
+    /// bench-torch`).
+    #[arg(long, value_name = "DIR", requires = "case")]
+    fixture: Option<PathBuf>,
+    /// The case to time with --fixture: train-step, selection or forward.
+    #[arg(long)]
+    case: Option<String>,
+    /// Renders per forward pass in the `forward` case.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     #[command(flatten)]
     vgg: VggArgs,
 }
@@ -147,7 +155,8 @@ struct BudgetArgs {
     /// Renders per forward pass in selection (0 = from available memory).
     #[arg(long, default_value_t = 0)]
     selection_batch: usize,
-    /// auto (a GPU through wgpu when one exists, else the CPU), cpu, wgpu or cuda.
+    /// auto (a GPU through wgpu when one exists, else the CPU), cpu (cimle's CPU kernels),
+    /// flex (burn's Flex CPU backend, the reference), wgpu or cuda.
     #[arg(long, default_value = "auto")]
     backend: String,
     /// Seed of the run.
@@ -751,6 +760,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             out: args.out.clone(),
             resume: args.resume,
             progress: true,
+            path: backend.train_path(),
         },
     )?;
     eprintln!(
@@ -818,6 +828,7 @@ fn compare_command(args: CompareArgs) -> Result<()> {
             video_frames: args.video_frames,
             video_code_seed: args.video_code_seed,
             progress: true,
+            path: prepared.backend.train_path(),
         },
     )?;
     eprintln!(
@@ -1256,30 +1267,37 @@ fn distance_command(args: DistanceArgs) -> Result<()> {
 }
 
 fn bench_command(args: BenchArgs) -> Result<()> {
+    cimle::cpu::gemm::set_threads(args.threads);
+    if let (Some(dir), Some(case)) = (&args.fixture, &args.case) {
+        let mut fixture = cimle_trainer::bench::load_fixture(dir)
+            .with_context(|| format!("loading the bench fixture {}", dir.display()))?;
+        let result = cimle_trainer::bench::run_case(&mut fixture, case, args.batch, args.steps)?;
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
     let preset: Preset = args.preset.parse()?;
-    let backend: Backend = args.backend.parse()?;
-    let device = backend.device()?;
+    let device = burn::tensor::Device::flex();
     let vgg = make_vgg(&args.vgg, &device)?;
+    if let Some(dir) = &args.write_fixture {
+        cimle_trainer::bench::write_fixture(dir, preset, &vgg)
+            .with_context(|| format!("writing the bench fixture {}", dir.display()))?;
+        eprintln!("fixture written to {}", dir.display());
+        return Ok(());
+    }
     eprintln!(
-        "cimle bench: {preset} on {backend} ({} train steps, {} images x {} codes)",
-        args.steps, args.images, args.candidates
+        "cimle bench: {preset} on the CPU ({} train steps)",
+        args.steps
     );
-    let report = cimle_trainer::bench::run_bench(
-        preset.name(),
-        &backend.to_string(),
-        &preset.config(),
-        vgg,
-        &device,
-        args.steps.max(1),
-        args.images.max(1),
-        args.candidates.max(1),
-    );
+    let tmp = std::env::temp_dir().join(format!("cimle-bench-{}", std::process::id()));
+    let report = cimle_trainer::bench::run_bench(preset, &vgg, args.steps.max(1), &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let report = report?;
     println!(
-        "| preset | backend | resolution | parameters | train step (ms, batch 1) | selection (images/s) |"
+        "| preset | resolution | parameters | train step (ms, batch 1) | selection (images/s) | forward (ms, batch 1) |"
     );
     println!("|---|---|---|---|---|---|");
     println!("{}", report.markdown_row());
-    println!("distance: {}", report.distance);
+    println!("distance: {}; {} threads", report.distance, report.threads);
     if let Some(out) = &args.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", out.display()))?;

@@ -72,10 +72,10 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Positions (in [`CONV_INDICES`]) of the convs followed by a pooling layer in torchvision's VGG-19
 /// (conv1_2, conv2_2, conv3_4, conv4_4; the pool after conv5_4 is never reached here).
-const POOL_AFTER: [usize; 4] = [1, 3, 7, 11];
+pub(crate) const POOL_AFTER: [usize; 4] = [1, 3, 7, 11];
 
 /// Positions (in [`CONV_INDICES`]) of the five feature convs.
-const FEATURE_POSITIONS: [usize; 5] = [1, 3, 5, 9, 13];
+pub(crate) const FEATURE_POSITIONS: [usize; 5] = [1, 3, 5, 9, 13];
 
 /// Smallest image side the five layers accept: conv5_2 sits after four 2x2 poolings.
 pub const MIN_SIDE: usize = 16;

@@ -15,26 +15,25 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::ModuleOptimizer;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::Device;
 use cimle::generator::{Generator, images_to_rgb8, one_hot};
 use cimle::latent::{LatentCode, PortableRng};
 use cimle::weights::{Precision, save_generator};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{Engine, TrainPath};
 use crate::imle::{
     METHOD_METADATA_KEY, Method, Pair, TrainingConfig, auto_selection_batch, available_memory,
-    candidate_seed, choose_indices, init_optimizer, round_codes, round_lr, train_step,
+    candidate_seed, choose_indices, round_codes, round_lr,
 };
-use crate::perceptual::{LayerWeights, PerceptualDistance, Vgg19Features};
+use crate::perceptual::{LayerWeights, Vgg19Features};
 use crate::picture::{RgbImage, grid, line_chart, write_atomic};
-use crate::rebalance::{RarityScores, RebalancedSampler, largest_classes, rarity_mask_tensor};
+use crate::rebalance::{RarityScores, RebalancedSampler, largest_classes};
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CIMLECKP";
-const CHECKPOINT_VERSION: u32 = 1;
+/// 2: the state names its optimiser format (`cimle-adam` or `burn`); 1: always burn's.
+const CHECKPOINT_VERSION: u32 = 2;
 /// Seeds of the sample columns in every round's grid: fixed, so rounds compare.
 const PREVIEW_SEEDS: [u64; 6] = [0, 1, 2, 3, 4, 5];
 
@@ -54,6 +53,16 @@ pub enum RunError {
     BadCheckpoint { path: PathBuf, why: String },
     #[error("no training data: the dataset is empty")]
     NoData,
+    #[error(
+        "round {round}, step {step}: the training loss is {loss} (not a finite number). The run \
+         stopped; its last checkpoint (after round {round}) is kept. Lower --lr and resume, or \
+         start again"
+    )]
+    NonFinite {
+        round: usize,
+        step: usize,
+        loss: f32,
+    },
     #[error("could not save weights: {0}")]
     Weights(#[from] cimle::weights::WeightsError),
 }
@@ -78,6 +87,13 @@ pub struct RunState {
     pub seconds: f64,
     /// The layer weights λ in use.
     pub layer_weights: LayerWeights,
+    /// Who wrote the optimiser state: `cimle-adam` (the CPU kernels) or `burn`.
+    #[serde(default = "burn_optimizer")]
+    pub optimizer: String,
+}
+
+fn burn_optimizer() -> String {
+    TrainPath::Burn.optimizer_format().to_string()
 }
 
 /// Result of [`train_run`].
@@ -97,6 +113,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Show progress bars (they hide themselves when stderr is not a terminal).
     pub progress: bool,
+    /// cimle's CPU kernels or burn's autodiff.
+    pub path: TrainPath,
 }
 
 fn encode_checkpoint(state: &RunState, model: &[u8], optim: &[u8]) -> Vec<u8> {
@@ -116,7 +134,7 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<(RunState, Vec<u8>, Vec<u8>), Strin
         return Err("wrong magic bytes".into());
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != CHECKPOINT_VERSION {
+    if version == 0 || version > CHECKPOINT_VERSION {
         return Err(format!(
             "checkpoint version {version}, this build reads {CHECKPOINT_VERSION}"
         ));
@@ -144,29 +162,32 @@ fn decode_checkpoint(bytes: &[u8]) -> Result<(RunState, Vec<u8>, Vec<u8>), Strin
     Ok((state, model, optim))
 }
 
-/// Reads a run's checkpoint: its state, and the generator and optimiser on `device`.
+/// Reads a run's checkpoint: its state, and the generator and optimiser on `path`.
 pub fn load_checkpoint(
-    path: &Path,
+    file: &Path,
     config: &TrainingConfig,
+    vgg: Vgg19Features,
+    path: TrainPath,
     device: &Device,
-) -> Result<(RunState, Generator, ModuleOptimizer), RunError> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
+) -> Result<(RunState, Engine), RunError> {
+    let bytes = std::fs::read(file).map_err(io_err(file))?;
     let bad = |why: String| RunError::BadCheckpoint {
-        path: path.to_path_buf(),
+        path: file.to_path_buf(),
         why,
     };
     let (state, model, optim) = decode_checkpoint(&bytes).map_err(bad)?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
-        .map_err(|e| bad(format!("model record: {e}")))?;
-    let generator = config
-        .generator
-        .init(device)
-        .try_load_record(record)
-        .map_err(|e| bad(format!("model record: {e}")))?;
-    let optimizer = init_optimizer(config)
-        .from_bytes(Bytes::from_bytes_vec(optim))
-        .map_err(|e| bad(format!("optimiser state: {e}")))?;
-    Ok((state, generator, optimizer))
+    let engine = Engine::load(
+        path,
+        config,
+        vgg,
+        state.layer_weights,
+        device,
+        model,
+        &optim,
+        &state.optimizer,
+    )
+    .map_err(bad)?;
+    Ok((state, engine))
 }
 
 /// The state saved in a run's checkpoint (rounds done, losses, seconds), without loading the
@@ -250,8 +271,9 @@ fn preview_grid(
 /// [`Method::Crn`], the regression baseline: same rounds, steps and schedule, zero codes, no
 /// selection), writing everything under `options.out`. The weights file names the method in its
 /// metadata ([`METHOD_METADATA_KEY`]). `vgg` is the distance's network on `device` (without
-/// autodiff); training runs on `device.autodiff()`. `rarity` holds the pairs' rarity scores when
-/// either rebalancing is on (see [`RarityScores::compute`]); without it both are off.
+/// autodiff); `options.path` says whether cimle's CPU kernels or burn's autodiff on `device`
+/// train. `rarity` holds the pairs' rarity scores when either rebalancing is on (see
+/// [`RarityScores::compute`]); without it both are off.
 #[allow(clippy::too_many_arguments)]
 pub fn train_run(
     config: &TrainingConfig,
@@ -269,10 +291,9 @@ pub fn train_run(
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let checkpoint_path = out.join("checkpoint.bin");
     let weights_path = out.join("weights.safetensors");
-    let ad = device.clone().autodiff();
 
-    let (mut state, mut generator, mut optimizer) = if options.resume && checkpoint_path.exists() {
-        load_checkpoint(&checkpoint_path, config, &ad)?
+    let (mut state, mut engine) = if options.resume && checkpoint_path.exists() {
+        load_checkpoint(&checkpoint_path, config, vgg, options.path, device)?
     } else {
         if checkpoint_path.exists() && !options.resume {
             return Err(RunError::Exists(out.clone()));
@@ -286,16 +307,18 @@ pub fn train_run(
             losses: Vec::new(),
             seconds: 0.0,
             layer_weights,
+            optimizer: options.path.optimizer_format().to_string(),
         };
-        (
-            state,
-            config.generator.init_seeded(&ad, config.seed),
-            init_optimizer(config),
-        )
+        let engine =
+            Engine::new(options.path, config, vgg, layer_weights, device).map_err(|why| {
+                RunError::BadCheckpoint {
+                    path: checkpoint_path.clone(),
+                    why,
+                }
+            })?;
+        (state, engine)
     };
 
-    let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), state.layer_weights);
-    let select_distance = PerceptualDistance::new(vgg, state.layer_weights);
     let gen_cfg = &config.generator;
     let m = config.candidates.max(1);
     let batch = if config.selection_batch > 0 {
@@ -308,7 +331,6 @@ pub fn train_run(
         let classes = largest_classes(pairs.iter().map(|p| &p.layout), 5);
         RebalancedSampler::new(scores, &classes)
     });
-    let (h, w) = (gen_cfg.height, gen_cfg.width);
     // M̂^k of METHOD.md "Loss rebalancing", as H x W numbers.
     let mask_of = |k: usize| -> Option<Vec<f32>> {
         let scores = rarity.filter(|_| config.loss_rebalance)?;
@@ -319,7 +341,7 @@ pub fn train_run(
         let started = Instant::now();
         if config.reinit_after_rounds == Some(round) && round > 0 {
             let seed = candidate_seed(config.seed, round, usize::MAX, usize::MAX);
-            generator = generator.with_new_noise_encoder(gen_cfg, &ad, seed);
+            engine.reinit_encoder(gen_cfg, seed);
         }
         let lr = round_lr(config, round);
         let label = format!("round {}/{}", round + 1, config.rounds);
@@ -329,9 +351,10 @@ pub fn train_run(
             Some(sampler) => sampler.sample_batch(&mut state.rng, config.images_per_round),
             None => choose_indices(&mut state.rng, pairs.len(), config.images_per_round),
         };
-        // Rarity masks of the chosen images.
+        // Rarity masks of the chosen images, and their photos' features (fixed for the round).
         let masks: Option<Vec<Vec<f32>>> = chosen.iter().map(|&k| mask_of(k)).collect();
         let selected: Vec<&Pair> = chosen.iter().map(|&i| &pairs[i]).collect();
+        let photos = engine.photos(&selected);
 
         // 2. Nearest of m codes per image, rendered without gradients (cIMLE); the zero code
         //    for every image, nothing rendered (CRN).
@@ -343,27 +366,16 @@ pub fn train_run(
             ),
             Method::Crn => ProgressBar::hidden(),
         };
-        let selection_masks: Option<Vec<Tensor<4>>> = masks
-            .as_ref()
-            .filter(|_| config.method == Method::Cimle)
-            .map(|all| {
-                all.iter()
-                    .map(|m| rarity_mask_tensor(m, h, w, device))
-                    .collect()
-            });
-        let inference = generator.valid();
-        let (codes, selections) = round_codes(
-            config,
-            &inference,
-            &select_distance,
-            &selected,
-            &chosen,
-            round,
-            selection_masks.as_deref(),
-            batch,
-            device,
-            |n| pb.inc(n as u64),
-        );
+        let (codes, selections) = round_codes(config, &chosen, round, |candidates| {
+            engine.select(
+                &selected,
+                &photos,
+                candidates,
+                masks.as_deref(),
+                batch,
+                |n| pb.inc(n as u64),
+            )
+        });
         pb.finish_and_clear();
 
         // 3. L Adam steps on the selected pairs.
@@ -383,26 +395,13 @@ pub fn train_run(
                 }
                 idx.extend(order.pop());
             }
-            let batch_pairs: Vec<&Pair> = idx.iter().map(|&i| selected[i]).collect();
-            let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| &codes[i]).collect();
-            let batch_masks = masks.as_ref().map(|all| {
-                let picked: Vec<Tensor<4>> = idx
-                    .iter()
-                    .map(|&i| rarity_mask_tensor(&all[i], h, w, &ad))
-                    .collect();
-                Tensor::cat(picked, 0)
-            });
-            let (g, loss) = train_step(
-                generator,
-                &mut optimizer,
-                &train_distance,
-                &batch_pairs,
-                &batch_codes,
-                batch_masks,
-                lr,
-                &ad,
-            );
-            generator = g;
+            let loss = engine
+                .step(&selected, &codes, &photos, &idx, masks.as_deref(), lr)
+                .map_err(|e| RunError::NonFinite {
+                    round: round + 1,
+                    step: step + 1,
+                    loss: e.loss,
+                })?;
             state.losses.push((round, step, loss));
             running = if step == 0 {
                 loss
@@ -417,20 +416,14 @@ pub fn train_run(
         // Outputs of the round: checkpoint first (it is what --resume needs), then the rest.
         state.rounds_done = round + 1;
         state.seconds += started.elapsed().as_secs_f64();
-        let record_err = |e: burn::store::RecordError| RunError::BadCheckpoint {
+        let (model_bytes, optim_bytes) = engine.save().map_err(|why| RunError::BadCheckpoint {
             path: checkpoint_path.clone(),
-            why: format!("could not serialise the training state: {e}"),
-        };
-        let model_bytes = generator
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(record_err)?;
-        let optim_bytes = optimizer.into_bytes().map_err(record_err)?;
+            why,
+        })?;
         let ckpt = encode_checkpoint(&state, &model_bytes, &optim_bytes);
         write_atomic(&checkpoint_path, &ckpt).map_err(io_err(&checkpoint_path))?;
 
-        let inference = generator.valid();
+        let inference = engine.inference();
         let mut provenance = BTreeMap::new();
         provenance.insert("round".to_string(), state.rounds_done.to_string());
         provenance.insert("data".to_string(), config.data.clone());
@@ -454,7 +447,7 @@ pub fn train_run(
             &previews,
             gen_cfg.latent_channels,
             config.method,
-            device,
+            &engine.inference_device(),
         );
         write_atomic(&grid_path, &picture.encode_png()).map_err(io_err(&grid_path))?;
         write_loss_outputs(out, &state.losses)?;
@@ -514,6 +507,7 @@ mod tests {
             losses: vec![(0, 0, 1.5)],
             seconds: 3.0,
             layer_weights: LayerWeights::paper(),
+            optimizer: "cimle-adam".into(),
         };
         let bytes = encode_checkpoint(&state, b"model", b"optim");
         let (s, m, o) = decode_checkpoint(&bytes).unwrap();

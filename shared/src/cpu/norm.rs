@@ -1,0 +1,249 @@
+//! Layer norm fused with a leaky ReLU, forward and backward, per sample of a padded grid.
+//!
+//! ```text
+//! x̂ = (x − μ) / sqrt(σ² + ε)      μ, σ² over the C x H x W numbers of the sample (biased variance)
+//! a = γ_c · x̂ + β_c               per-channel scale and offset
+//! y = a if a > 0 else slope · a    (slope = 0 gives a ReLU)
+//! ```
+//!
+//! This is burn's `GroupNorm` with one group (TF-slim's `layer_norm`, METHOD.md "Details") followed
+//! by `leaky_relu`, as in every layer of the generator. Borders of the output are zero.
+
+use super::grid::{Map, zero_border};
+use super::par::{chunk_len, for_each_chunk_mut, map_ranges};
+
+/// burn's `GroupNorm` epsilon.
+pub const EPSILON: f64 = 1e-5;
+
+/// Per-sample mean and reciprocal standard deviation of a forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub mean: Vec<f32>,
+    pub rstd: Vec<f32>,
+}
+
+/// Mean and `1 / sqrt(var + ε)` of one sample's numbers (`data`: its whole padded plane, zero
+/// border, so sums over it are sums over the interior; `count` interior numbers).
+fn sample_stats(data: &[f32], c: usize, count: usize) -> (f32, f32) {
+    let chunk = chunk_len(data.len() / c, 1024) * c;
+    let parts = map_ranges(data.len().div_ceil(chunk), 1, |lo, hi| {
+        let slice = &data[lo * chunk..(hi * chunk).min(data.len())];
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &v in slice {
+            s1 += v as f64;
+            s2 += v as f64 * v as f64;
+        }
+        (s1, s2)
+    });
+    let (s1, s2) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let mean = s1 / count as f64;
+    let var = (s2 / count as f64 - mean * mean).max(0.0);
+    (mean as f32, (1.0 / (var + EPSILON).sqrt()) as f32)
+}
+
+/// `out = leaky_relu(γ · x̂ + β, slope)`; returns the statistics the backward pass needs. `x` must
+/// have a zero border.
+pub fn forward(x: &Map, gamma: &[f32], beta: &[f32], slope: f32, out: &mut Map) -> Stats {
+    let (g, c) = (x.grid, x.c);
+    assert_eq!((out.grid, out.c), (g, c), "layer norm output");
+    assert_eq!(
+        (gamma.len(), beta.len()),
+        (c, c),
+        "layer norm scale and offset"
+    );
+    let plane = g.plane() * c;
+    let mut stats = Stats {
+        mean: Vec::with_capacity(g.n),
+        rstd: Vec::with_capacity(g.n),
+    };
+    for s in 0..g.n {
+        let src = &x.data[s * plane..(s + 1) * plane];
+        let (mean, rstd) = sample_stats(src, c, g.area() * c);
+        stats.mean.push(mean);
+        stats.rstd.push(rstd);
+        // a = x · (γ rstd) + (β − μ γ rstd), per channel.
+        let scale: Vec<f32> = gamma.iter().map(|g| g * rstd).collect();
+        let shift: Vec<f32> = beta
+            .iter()
+            .zip(&scale)
+            .map(|(b, sc)| b - mean * sc)
+            .collect();
+        let dst = &mut out.data[s * plane..(s + 1) * plane];
+        let chunk = chunk_len(plane / c, 1024) * c;
+        for_each_chunk_mut(dst, chunk, |i, d| {
+            let xs = &src[i * chunk..i * chunk + d.len()];
+            for (dpx, spx) in d.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
+                for ch in 0..c {
+                    let a = spx[ch] * scale[ch] + shift[ch];
+                    dpx[ch] = if a > 0.0 { a } else { a * slope };
+                }
+            }
+        });
+    }
+    zero_border(&mut out.data, g, c);
+    stats
+}
+
+/// Per-chunk sums of the backward pass's first sweep.
+struct Sums {
+    dg: Vec<f64>,
+    db: Vec<f64>,
+    dxhat: f64,
+    dxhat_xhat: f64,
+}
+
+/// The backward pass of [`forward`]: from `d_out` (the gradient of `out`, zero border) and the
+/// forward's input `x` and statistics, writes `d_x` (zero border) and adds to `d_gamma`, `d_beta`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &Map,
+    stats: &Stats,
+    gamma: &[f32],
+    beta: &[f32],
+    slope: f32,
+    d_out: &Map,
+    d_x: &mut Map,
+    d_gamma: &mut [f32],
+    d_beta: &mut [f32],
+) {
+    let (g, c) = (x.grid, x.c);
+    assert_eq!((d_out.grid, d_out.c), (g, c), "layer norm output gradient");
+    assert_eq!((d_x.grid, d_x.c), (g, c), "layer norm input gradient");
+    let count = (g.area() * c) as f64;
+    let plane = g.plane() * c;
+    let chunk = chunk_len(plane / c, 1024) * c;
+    for s in 0..g.n {
+        let (mean, rstd) = (stats.mean[s], stats.rstd[s]);
+        let xs = &x.data[s * plane..(s + 1) * plane];
+        let ds = &d_out.data[s * plane..(s + 1) * plane];
+        // d_a = d_out · leaky'(a), a = γ x̂ + β: zero on the border, where d_out is zero.
+        let d_a = |i: usize, ch: usize| -> (f32, f32) {
+            let xhat = (xs[i] - mean) * rstd;
+            let a = xhat * gamma[ch] + beta[ch];
+            let da = if a > 0.0 { ds[i] } else { ds[i] * slope };
+            (da, xhat)
+        };
+        // First sweep: d_γ, d_β and the two means of d_x̂ = d_a γ that the input gradient needs.
+        let parts = map_ranges(plane.div_ceil(chunk), 1, |lo, hi| {
+            let mut sums = Sums {
+                dg: vec![0.0; c],
+                db: vec![0.0; c],
+                dxhat: 0.0,
+                dxhat_xhat: 0.0,
+            };
+            for i in lo * chunk..(hi * chunk).min(plane) {
+                let ch = i % c;
+                let (da, xhat) = d_a(i, ch);
+                sums.dg[ch] += (da * xhat) as f64;
+                sums.db[ch] += da as f64;
+                let dxhat = (da * gamma[ch]) as f64;
+                sums.dxhat += dxhat;
+                sums.dxhat_xhat += dxhat * xhat as f64;
+            }
+            sums
+        });
+        let (mut sum_dxhat, mut sum_dxhat_xhat) = (0.0, 0.0);
+        let (mut dg, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
+        for p in parts {
+            sum_dxhat += p.dxhat;
+            sum_dxhat_xhat += p.dxhat_xhat;
+            for ch in 0..c {
+                dg[ch] += p.dg[ch];
+                db[ch] += p.db[ch];
+            }
+        }
+        for ch in 0..c {
+            d_gamma[ch] += dg[ch] as f32;
+            d_beta[ch] += db[ch] as f32;
+        }
+        let m1 = (sum_dxhat / count) as f32;
+        let m2 = (sum_dxhat_xhat / count) as f32;
+        // d_x = rstd (d_x̂ − mean(d_x̂) − x̂ mean(d_x̂ x̂)).
+        let dst = &mut d_x.data[s * plane..(s + 1) * plane];
+        for_each_chunk_mut(dst, chunk, |k, d| {
+            let base = k * chunk;
+            for (j, v) in d.iter_mut().enumerate() {
+                let ch = (base + j) % c;
+                let (da, xhat) = d_a(base + j, ch);
+                *v = rstd * (da * gamma[ch] - m1 - xhat * m2);
+            }
+        });
+    }
+    zero_border(&mut d_x.data, g, c);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::grid::Grid;
+
+    fn loss(x: &Map, gamma: &[f32], beta: &[f32], weights: &Map) -> f64 {
+        let mut out = Map::zeros(x.grid, x.c);
+        forward(x, gamma, beta, 0.2, &mut out);
+        out.data
+            .iter()
+            .zip(&weights.data)
+            .map(|(a, b)| (*a as f64) * (*b as f64))
+            .sum()
+    }
+
+    /// The analytic gradients against central differences of Σ w · out.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (n, c, h, w) = (2, 3, 4, 5);
+        let vals = |k: usize, seed: usize| -> Vec<f32> {
+            (0..k)
+                .map(|i| ((i * 7919 + seed * 31) % 997) as f32 / 498.5 - 1.0)
+                .collect()
+        };
+        let x = Map::from_nchw(&vals(n * c * h * w, 1), [n, c, h, w]);
+        let wts = Map::from_nchw(&vals(n * c * h * w, 2), [n, c, h, w]);
+        let gamma = vec![0.7, -1.2, 1.5];
+        let beta = vec![0.1, 0.3, -0.2];
+        let mut out = Map::zeros(x.grid, c);
+        let stats = forward(&x, &gamma, &beta, 0.2, &mut out);
+        let mut d_x = Map::zeros(x.grid, c);
+        let (mut dg, mut db) = (vec![0.0; c], vec![0.0; c]);
+        backward(
+            &x, &stats, &gamma, &beta, 0.2, &wts, &mut d_x, &mut dg, &mut db,
+        );
+        let eps = 1e-3;
+        let g = Grid::new(n, h, w);
+        for s in 0..n {
+            for (y, xx) in [(0, 0), (1, 3), (3, 4)] {
+                for ch in 0..c {
+                    let i = g.at(s, y, xx) * c + ch;
+                    let mut plus = x.clone();
+                    plus.data[i] += eps;
+                    let mut minus = x.clone();
+                    minus.data[i] -= eps;
+                    let fd = (loss(&plus, &gamma, &beta, &wts) - loss(&minus, &gamma, &beta, &wts))
+                        / (2.0 * eps as f64);
+                    assert!(
+                        (fd - d_x.data[i] as f64).abs() < 2e-2,
+                        "{fd} vs {}",
+                        d_x.data[i]
+                    );
+                }
+            }
+        }
+        for ch in 0..c {
+            let mut gp = gamma.clone();
+            gp[ch] += eps;
+            let mut gm = gamma.clone();
+            gm[ch] -= eps;
+            let fd = (loss(&x, &gp, &beta, &wts) - loss(&x, &gm, &beta, &wts)) / (2.0 * eps as f64);
+            assert!((fd - dg[ch] as f64).abs() < 2e-2, "dγ {fd} vs {}", dg[ch]);
+            let mut bp = beta.clone();
+            bp[ch] += eps;
+            let mut bm = beta.clone();
+            bm[ch] -= eps;
+            let fd =
+                (loss(&x, &gamma, &bp, &wts) - loss(&x, &gamma, &bm, &wts)) / (2.0 * eps as f64);
+            assert!((fd - db[ch] as f64).abs() < 2e-2, "dβ {fd} vs {}", db[ch]);
+        }
+        // The border of the output and of the input gradient stays zero.
+        assert_eq!(out.data[0], 0.0);
+        assert_eq!(d_x.data[0], 0.0);
+    }
+}

@@ -1,0 +1,344 @@
+//! The perceptual distance `L` of [`crate::perceptual`] on cimle's CPU kernels
+//! ([`cimle::cpu`]), with the backward pass to the images that training needs.
+//!
+//! ```text
+//! L(y, ŷ) = Σ_i λ_i · mean_{C,H,W}( M̂_i ∘ |Φ_i(y) − Φ_i(ŷ)| ),   i = pixels, conv1_2 … conv5_2
+//! ```
+//!
+//! The same VGG-19 as [`Vgg19Features`] (its weights are copied from it): 14 convolutions with
+//! biases and ReLUs, 2x2 average pools after conv1_2, conv2_2, conv3_4 and conv4_4, the input
+//! normalised as [`Vgg19Features::normalize`] does. The network's weights never change, so the
+//! backward pass computes only the gradient of the input (no weight gradients).
+
+use cimle::cpu::conv;
+use cimle::cpu::grid::{Grid, Map, zero_border};
+use cimle::cpu::resize;
+
+use crate::perceptual::{
+    FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, LayerWeights, POOL_AFTER, Vgg19Features,
+};
+
+/// One convolution: packed weights, bias, output channels.
+#[derive(Debug, Clone)]
+struct Conv {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    cout: usize,
+}
+
+/// The VGG-19 feature network on the CPU kernels.
+#[derive(Debug, Clone)]
+pub struct CpuVgg {
+    convs: Vec<Conv>,
+    description: String,
+}
+
+/// The six maps the distance compares: index 0 the normalised image (pixel term), 1..=5 the
+/// features conv1_2 … conv5_2 (after their ReLUs).
+#[derive(Debug, Clone)]
+pub struct CpuFeatures {
+    pub maps: [Map; 6],
+}
+
+/// The ReLU outputs of every convolution of a forward pass: what the backward pass needs.
+#[derive(Debug, Clone)]
+pub struct VggTape {
+    outputs: Vec<Map>,
+}
+
+/// Per-channel `scale`, `shift` of the input normalisation `x · scale + shift`.
+fn normalisation() -> ([f32; 3], [f32; 3]) {
+    (
+        std::array::from_fn(|c| 0.5 / IMAGENET_STD[c]),
+        std::array::from_fn(|c| (0.5 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]),
+    )
+}
+
+impl CpuVgg {
+    /// The first 14 convolutions of `vgg` (conv1_1 … conv5_2).
+    pub fn from_burn(vgg: &Vgg19Features) -> Self {
+        let last = FEATURE_POSITIONS[4];
+        let convs = vgg
+            .convs()
+            .iter()
+            .take(last + 1)
+            .map(|c| {
+                let [cout, cin, kh, _] = c.weight.dims();
+                let w = c
+                    .weight
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32 weights");
+                let bias = c.bias.as_ref().map_or_else(
+                    || vec![0.0; cout],
+                    |b| {
+                        b.val()
+                            .into_data()
+                            .convert::<f32>()
+                            .try_to_vec::<f32>()
+                            .expect("f32 bias")
+                    },
+                );
+                Conv {
+                    weight: conv::pack(&w, cout, cin, kh),
+                    bias,
+                    cout,
+                }
+            })
+            .collect();
+        Self {
+            convs,
+            description: vgg.describe().to_string(),
+        }
+    }
+
+    /// What the weights are ([`Vgg19Features::describe`]).
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The six maps of `images` (a `[n, 3]` map in [-1, 1]); with `keep`, the tape for
+    /// [`CpuVgg::backward`].
+    pub fn features(&self, images: &Map, keep: bool) -> (CpuFeatures, Option<VggTape>) {
+        assert_eq!(images.c, 3, "VGG-19 takes RGB images");
+        let g = images.grid;
+        assert!(
+            g.h >= crate::perceptual::MIN_SIDE && g.w >= crate::perceptual::MIN_SIDE,
+            "VGG-19 features need images of at least 16x16, got {}x{}",
+            g.h,
+            g.w
+        );
+        let (scale, shift) = normalisation();
+        let mut x = Map::zeros(g, 3);
+        for s in 0..g.n {
+            for y in 0..g.h {
+                let src = images.row(s, y);
+                let start = g.at(s, y, 0) * 3;
+                for (d, (i, v)) in x.data[start..start + g.w * 3]
+                    .iter_mut()
+                    .zip(src.iter().enumerate())
+                {
+                    *d = v * scale[i % 3] + shift[i % 3];
+                }
+            }
+        }
+        let mut maps: Vec<Map> = vec![x.clone()];
+        let mut outputs = Vec::new();
+        for (position, c) in self.convs.iter().enumerate() {
+            let mut y = Map::zeros(x.grid, c.cout);
+            conv::forward(&x, &c.weight, Some(&c.bias), 3, &mut y);
+            for v in &mut y.data {
+                *v = v.max(0.0);
+            }
+            y.zero_border();
+            if FEATURE_POSITIONS.contains(&position) {
+                maps.push(y.clone());
+            }
+            x = if POOL_AFTER.contains(&position) {
+                let mut p = Map::zeros(y.grid.half(), y.c);
+                resize::area_forward(&y, 2, &mut p, 0);
+                p
+            } else {
+                y.clone()
+            };
+            if keep {
+                outputs.push(y);
+            }
+        }
+        let maps: [Map; 6] = maps.try_into().expect("six maps");
+        (CpuFeatures { maps }, keep.then_some(VggTape { outputs }))
+    }
+
+    /// The gradient of the images from the gradients of the six maps (`d_maps`, zero borders)
+    /// and the forward pass's tape.
+    pub fn backward(&self, tape: &VggTape, d_maps: &[Map; 6]) -> Map {
+        let mut g: Option<Map> = None;
+        for position in (0..self.convs.len()).rev() {
+            let y = &tape.outputs[position];
+            let mut d_y = match g.take() {
+                Some(gp) if POOL_AFTER.contains(&position) => {
+                    let mut d = Map::zeros(y.grid, y.c);
+                    resize::area_backward(&gp, 0, 2, &mut d);
+                    d
+                }
+                Some(gp) => gp,
+                None => Map::zeros(y.grid, y.c),
+            };
+            if let Some(f) = FEATURE_POSITIONS.iter().position(|&p| p == position) {
+                for (d, v) in d_y.data.iter_mut().zip(&d_maps[f + 1].data) {
+                    *d += v;
+                }
+            }
+            // ReLU: the gradient passes where the output is positive.
+            for (d, &v) in d_y.data.iter_mut().zip(&y.data) {
+                if v <= 0.0 {
+                    *d = 0.0;
+                }
+            }
+            let cin = if position == 0 {
+                3
+            } else {
+                tape.outputs[position - 1].c
+            };
+            let mut d_x = Map::zeros(y.grid, cin);
+            conv::backward_input(&d_y, &self.convs[position].weight, 3, &mut d_x);
+            g = Some(d_x);
+        }
+        let mut d = g.expect("at least one convolution");
+        for (a, b) in d.data.iter_mut().zip(&d_maps[0].data) {
+            *a += b;
+        }
+        let (scale, _) = normalisation();
+        for px in d.data.chunks_exact_mut(3) {
+            for (v, s) in px.iter_mut().zip(&scale) {
+                *v *= s;
+            }
+        }
+        zero_border(&mut d.data, d.grid, 3);
+        d
+    }
+}
+
+/// The rarity mask `[H, W]` of each sample, area-downsampled to each of the six maps' sizes
+/// (as [`crate::perceptual::mask_pyramid`]): `[mask, mask, /2, /4, /8, /16]`, one channel.
+pub fn mask_pyramid(masks: &[&[f32]], h: usize, w: usize) -> [Map; 6] {
+    let mut full = Map::zeros(Grid::new(masks.len(), h, w), 1);
+    for (s, m) in masks.iter().enumerate() {
+        assert_eq!(m.len(), h * w, "mask size");
+        for y in 0..h {
+            full.row_mut(s, y).copy_from_slice(&m[y * w..(y + 1) * w]);
+        }
+    }
+    let mut levels = vec![full.clone(), full];
+    for _ in 0..4 {
+        let prev = levels.last().expect("a level");
+        let mut next = Map::zeros(prev.grid.half(), 1);
+        resize::area_forward(prev, 2, &mut next, 0);
+        levels.push(next);
+    }
+    levels.try_into().expect("six levels")
+}
+
+/// Per-layer terms of every sample: term `i` of sample `s` is the mean over `C_i x H_i x W_i` of
+/// `|fake_i − real_i| · mask_i`. `real` has batch 1 (broadcast) or the batch of `fake`; `masks`
+/// (from [`mask_pyramid`]) likewise.
+pub fn distance_terms(
+    real: &CpuFeatures,
+    fake: &CpuFeatures,
+    masks: Option<&[Map; 6]>,
+) -> Vec<[f32; 6]> {
+    let n = fake.maps[0].grid.n;
+    (0..n)
+        .map(|s| {
+            std::array::from_fn(|i| {
+                let mut sum = 0.0f64;
+                visit_term(real, fake, masks, s, i, |diff, m| {
+                    sum += (diff.abs() * m) as f64;
+                });
+                let f = &fake.maps[i];
+                (sum / (f.grid.area() * f.c) as f64) as f32
+            })
+        })
+        .collect()
+}
+
+/// `L` of every sample: `Σ_i λ_i · term_i`.
+pub fn distances(terms: &[[f32; 6]], weights: &LayerWeights) -> Vec<f32> {
+    terms
+        .iter()
+        .map(|t| t.iter().zip(&weights.0).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+/// The gradient of `Σ_s Σ_i coef[s][i] · term_i(s)` with respect to `fake`'s maps.
+pub fn distance_terms_backward(
+    real: &CpuFeatures,
+    fake: &CpuFeatures,
+    masks: Option<&[Map; 6]>,
+    coef: &[[f32; 6]],
+) -> [Map; 6] {
+    std::array::from_fn(|i| {
+        let f = &fake.maps[i];
+        let mut d = Map::zeros(f.grid, f.c);
+        let count = (f.grid.area() * f.c) as f32;
+        let g = f.grid;
+        for (s, cs) in coef.iter().enumerate() {
+            let k = cs[i] / count;
+            for y in 0..g.h {
+                let start = g.at(s, y, 0) * f.c;
+                let dst = &mut d.data[start..start + g.w * f.c];
+                let mut idx = 0;
+                visit_row(real, fake, masks, s, i, y, |diff, m| {
+                    dst[idx] = k * m * sign(diff);
+                    idx += 1;
+                });
+            }
+        }
+        d
+    })
+}
+
+fn sign(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Calls `f(fake − real, mask)` for every number of sample `s`'s map `i`, row by row.
+fn visit_term(
+    real: &CpuFeatures,
+    fake: &CpuFeatures,
+    masks: Option<&[Map; 6]>,
+    s: usize,
+    i: usize,
+    mut f: impl FnMut(f32, f32),
+) {
+    for y in 0..fake.maps[i].grid.h {
+        visit_row(real, fake, masks, s, i, y, &mut f);
+    }
+}
+
+fn visit_row(
+    real: &CpuFeatures,
+    fake: &CpuFeatures,
+    masks: Option<&[Map; 6]>,
+    s: usize,
+    i: usize,
+    y: usize,
+    mut f: impl FnMut(f32, f32),
+) {
+    let (fm, rm) = (&fake.maps[i], &real.maps[i]);
+    assert_eq!(
+        (rm.grid.h, rm.grid.w, rm.c),
+        (fm.grid.h, fm.grid.w, fm.c),
+        "real and fake maps differ in shape"
+    );
+    let rs = if rm.grid.n == 1 { 0 } else { s };
+    let fr = fm.row(s, y);
+    let rr = rm.row(rs, y);
+    let c = fm.c;
+    match masks {
+        None => {
+            for (a, b) in fr.iter().zip(rr) {
+                f(a - b, 1.0);
+            }
+        }
+        Some(m) => {
+            let mm = &m[i];
+            let ms = if mm.grid.n == 1 { 0 } else { s };
+            let mr = mm.row(ms, y);
+            for (px, (fp, rp)) in fr.chunks_exact(c).zip(rr.chunks_exact(c)).enumerate() {
+                let w = mr[px];
+                for (a, b) in fp.iter().zip(rp) {
+                    f(a - b, w);
+                }
+            }
+        }
+    }
+}

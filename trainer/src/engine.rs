@@ -1,0 +1,352 @@
+//! The two ways a run computes its selections and Adam steps, behind one interface:
+//!
+//! - [`Engine::Kernels`]: cimle's own CPU kernels ([`crate::cpu_train`]), the default on a CPU;
+//! - [`Engine::Burn`]: burn's autodiff on any device ([`crate::imle`]): GPUs through wgpu, and
+//!   burn's Flex CPU backend (`--backend flex`), kept as a reference.
+//!
+//! Both train the same network with the same distance and the same Adam (tests check that their
+//! losses, gradients and updates agree); a checkpoint says which one wrote its optimiser state.
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor};
+use cimle::config::GeneratorConfig;
+use cimle::cpu::CpuGenerator;
+use cimle::generator::Generator;
+use cimle::latent::LatentCode;
+
+use crate::adam::Adam;
+use crate::cpu_train::{CpuTrainer, NonFiniteLoss};
+use crate::cpu_vgg::{CpuFeatures, CpuVgg};
+use crate::imle::{
+    Pair, Selection, TrainingConfig, concat_features, init_optimizer, photo_features,
+    select_nearest_latents, train_step,
+};
+use crate::perceptual::{Features, LayerWeights, PerceptualDistance, Vgg19Features};
+use crate::rebalance::rarity_mask_tensor;
+
+/// Which training path a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrainPath {
+    /// cimle's CPU kernels.
+    #[default]
+    Kernels,
+    /// burn's autodiff on the run's device.
+    Burn,
+}
+
+/// The name a checkpoint records for each path's optimiser state.
+impl TrainPath {
+    pub fn optimizer_format(self) -> &'static str {
+        match self {
+            TrainPath::Kernels => "cimle-adam",
+            TrainPath::Burn => "burn",
+        }
+    }
+}
+
+/// burn's generator, optimiser and distances (the GPU path).
+pub struct BurnTrainer {
+    generator: Generator,
+    optimizer: ModuleOptimizer,
+    train: PerceptualDistance,
+    select: PerceptualDistance,
+    device: Device,
+    ad: Device,
+}
+
+/// A run's generator and optimiser on one of the two paths.
+pub enum Engine {
+    Kernels(Box<CpuTrainer>),
+    Burn(Box<BurnTrainer>),
+}
+
+/// The features of the photos selected for a round, computed once.
+pub enum Photos {
+    Kernels(Vec<CpuFeatures>),
+    Burn(Vec<Features>),
+}
+
+impl Engine {
+    /// Where a path's burn generator lives while it is built: Flex for the kernels (then
+    /// converted), the run's device with autodiff for burn.
+    fn generator_device(path: TrainPath, device: &Device) -> Device {
+        match path {
+            TrainPath::Kernels => Device::flex(),
+            TrainPath::Burn => device.clone().autodiff(),
+        }
+    }
+
+    fn assemble(
+        path: TrainPath,
+        config: &TrainingConfig,
+        generator: Generator,
+        optimizer: Option<&[u8]>,
+        vgg: Vgg19Features,
+        weights: LayerWeights,
+        device: &Device,
+    ) -> Result<Self, String> {
+        match path {
+            TrainPath::Kernels => {
+                let cpu = CpuGenerator::from_generator(&generator, &config.generator);
+                let adam = match optimizer {
+                    Some(bytes) => Adam::from_bytes(bytes, &config.optimizer, &cpu)?,
+                    None => Adam::new(&config.optimizer, cpu.params().len())
+                        .map_err(|e| e.to_string())?,
+                };
+                Ok(Engine::Kernels(Box::new(CpuTrainer {
+                    generator: cpu,
+                    vgg: CpuVgg::from_burn(&vgg),
+                    weights,
+                    adam,
+                })))
+            }
+            TrainPath::Burn => {
+                let ad = device.clone().autodiff();
+                let optimizer = match optimizer {
+                    Some(bytes) => init_optimizer(config)
+                        .from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+                        .map_err(|e| format!("optimiser state: {e}"))?,
+                    None => init_optimizer(config),
+                };
+                Ok(Engine::Burn(Box::new(BurnTrainer {
+                    generator,
+                    optimizer,
+                    train: PerceptualDistance::new(vgg.clone().fork(&ad), weights),
+                    select: PerceptualDistance::new(vgg, weights),
+                    device: device.clone(),
+                    ad,
+                })))
+            }
+        }
+    }
+
+    /// A fresh run: the generator drawn from `config.seed` (by burn, on the CPU path too, so a
+    /// seed gives the same initial network on both).
+    pub fn new(
+        path: TrainPath,
+        config: &TrainingConfig,
+        vgg: Vgg19Features,
+        weights: LayerWeights,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let generator = config
+            .generator
+            .init_seeded(&Self::generator_device(path, device), config.seed);
+        Self::assemble(path, config, generator, None, vgg, weights, device)
+    }
+
+    /// A resumed run from a checkpoint's generator record and optimiser state, which must have
+    /// been written by the same path (`optimizer_format`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        path: TrainPath,
+        config: &TrainingConfig,
+        vgg: Vgg19Features,
+        weights: LayerWeights,
+        device: &Device,
+        model: Vec<u8>,
+        optimizer: &[u8],
+        optimizer_format: &str,
+    ) -> Result<Self, String> {
+        if optimizer_format != path.optimizer_format() {
+            let (hint, other) = match path {
+                TrainPath::Kernels => ("--backend flex or --backend wgpu", "burn's"),
+                TrainPath::Burn => ("--backend cpu", "cimle's CPU kernels'"),
+            };
+            return Err(format!(
+                "its optimiser state is {other} (\"{optimizer_format}\"); resume it with {hint}, \
+                 the path that wrote it"
+            ));
+        }
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
+            .map_err(|e| format!("model record: {e}"))?;
+        let generator = config
+            .generator
+            .init(&Self::generator_device(path, device))
+            .try_load_record(record)
+            .map_err(|e| format!("model record: {e}"))?;
+        Self::assemble(
+            path,
+            config,
+            generator,
+            Some(optimizer),
+            vgg,
+            weights,
+            device,
+        )
+    }
+
+    /// The generator record and optimiser state for a checkpoint.
+    pub fn save(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let err =
+            |e: burn::store::RecordError| format!("could not serialise the training state: {e}");
+        match self {
+            Engine::Kernels(t) => {
+                let model = t
+                    .generator
+                    .to_generator(&Device::flex())
+                    .into_record()
+                    .into_bytes()
+                    .map_err(err)?;
+                Ok((model.to_vec(), t.adam.to_bytes(&t.generator)?))
+            }
+            Engine::Burn(t) => {
+                let model = t
+                    .generator
+                    .clone()
+                    .into_record()
+                    .into_bytes()
+                    .map_err(err)?;
+                let optim = t.optimizer.clone().into_bytes().map_err(err)?;
+                Ok((model.to_vec(), optim.to_vec()))
+            }
+        }
+    }
+
+    /// The generator without autodiff, for previews and weights files.
+    pub fn inference(&self) -> Generator {
+        match self {
+            Engine::Kernels(t) => t.generator.to_generator(&Device::flex()),
+            Engine::Burn(t) => t.generator.valid(),
+        }
+    }
+
+    /// The device [`Engine::inference`]'s generator lives on.
+    pub fn inference_device(&self) -> Device {
+        match self {
+            Engine::Kernels(_) => Device::flex(),
+            Engine::Burn(t) => t.device.clone(),
+        }
+    }
+
+    /// A new noise encoder drawn from `seed` (the released schedule's re-initialisation); the
+    /// optimiser forgets the old encoder's moments.
+    pub fn reinit_encoder(&mut self, config: &GeneratorConfig, seed: u64) {
+        match self {
+            Engine::Kernels(t) => {
+                let device = Device::flex();
+                let fresh = t
+                    .generator
+                    .to_generator(&device)
+                    .with_new_noise_encoder(config, &device, seed);
+                t.generator
+                    .replace_encoder(&CpuGenerator::from_generator(&fresh, config));
+                t.adam.reset(t.generator.params(), "encoder.");
+            }
+            Engine::Burn(t) => {
+                let generator = t.generator.clone();
+                t.generator = generator.with_new_noise_encoder(config, &t.ad, seed);
+            }
+        }
+    }
+
+    /// The features of each pair's photo.
+    pub fn photos(&self, pairs: &[&Pair]) -> Photos {
+        match self {
+            Engine::Kernels(t) => Photos::Kernels(t.photo_features(pairs)),
+            Engine::Burn(t) => Photos::Burn(photo_features(&t.select, pairs, &t.device)),
+        }
+    }
+
+    /// The nearest of each pair's candidate codes to its photo (step 2).
+    pub fn select(
+        &self,
+        pairs: &[&Pair],
+        photos: &Photos,
+        candidates: &[Vec<LatentCode>],
+        masks: Option<&[Vec<f32>]>,
+        batch: usize,
+        progress: impl FnMut(usize),
+    ) -> Vec<Selection> {
+        match (self, photos) {
+            (Engine::Kernels(t), Photos::Kernels(p)) => {
+                t.select(pairs, p, candidates, masks, batch, progress)
+            }
+            (Engine::Burn(t), _) => {
+                let masks: Option<Vec<Tensor<4>>> = masks.map(|all| {
+                    let (h, w) = (pairs[0].layout.height(), pairs[0].layout.width());
+                    all.iter()
+                        .map(|m| rarity_mask_tensor(m, h, w, &t.device))
+                        .collect()
+                });
+                let inference = t.generator.valid();
+                select_nearest_latents(
+                    &inference,
+                    &t.select,
+                    pairs,
+                    candidates,
+                    masks.as_deref(),
+                    batch,
+                    &t.device,
+                    progress,
+                )
+            }
+            _ => unreachable!("photos come from the same engine"),
+        }
+    }
+
+    /// One Adam step on `pairs[idx]` with their codes, photo features and rarity masks (step 3).
+    /// A loss that is not finite is an error.
+    pub fn step(
+        &mut self,
+        pairs: &[&Pair],
+        codes: &[LatentCode],
+        photos: &Photos,
+        idx: &[usize],
+        masks: Option<&[Vec<f32>]>,
+        lr: f64,
+    ) -> Result<f32, NonFiniteLoss> {
+        let batch_pairs: Vec<&Pair> = idx.iter().map(|&i| pairs[i]).collect();
+        let batch_codes: Vec<&LatentCode> = idx.iter().map(|&i| &codes[i]).collect();
+        match (self, photos) {
+            (Engine::Kernels(t), Photos::Kernels(p)) => {
+                let batch_photos: Vec<&CpuFeatures> = idx.iter().map(|&i| &p[i]).collect();
+                let batch_masks: Option<Vec<&[f32]>> =
+                    masks.map(|all| idx.iter().map(|&i| all[i].as_slice()).collect());
+                t.step(
+                    &batch_pairs,
+                    &batch_codes,
+                    &batch_photos,
+                    batch_masks.as_deref(),
+                    lr,
+                )
+            }
+            (Engine::Burn(t), Photos::Burn(p)) => {
+                let (h, w) = (
+                    batch_pairs[0].layout.height(),
+                    batch_pairs[0].layout.width(),
+                );
+                let batch_photos = concat_features(&idx.iter().map(|&i| &p[i]).collect::<Vec<_>>());
+                let batch_masks = masks.map(|all| {
+                    Tensor::cat(
+                        idx.iter()
+                            .map(|&i| rarity_mask_tensor(&all[i], h, w, &t.ad))
+                            .collect(),
+                        0,
+                    )
+                });
+                let generator = t.generator.clone();
+                let (g, loss) = train_step(
+                    generator,
+                    &mut t.optimizer,
+                    &t.train,
+                    &batch_pairs,
+                    &batch_codes,
+                    &batch_photos,
+                    batch_masks,
+                    lr,
+                    &t.ad,
+                );
+                t.generator = g;
+                if loss.is_finite() {
+                    Ok(loss)
+                } else {
+                    Err(NonFiniteLoss { loss })
+                }
+            }
+            _ => unreachable!("photos come from the same engine"),
+        }
+    }
+}
