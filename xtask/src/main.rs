@@ -8,7 +8,10 @@
 //!   optionally with a trained model added first in its menu.
 //! - `cargo xtask serve [--port N]`: serve `target/site` on localhost.
 //! - `cargo xtask bench-web`: ms per sample in headless Chromium (CPU and WebGPU) and natively.
+//! - `cargo xtask bench-torch [--threads N] [--reps N]`: cimle's CPU training path side by
+//!   side with PyTorch on the same network and cores (`bench_torch`).
 
+mod bench_torch;
 mod site;
 mod tools;
 
@@ -287,8 +290,22 @@ fn main() -> Result<()> {
             serve(&site::site_dir(), port)
         }
         "bench-web" => bench_web(),
+        "bench-torch" => {
+            let mut threads = 2;
+            let mut reps = 3;
+            let mut rest = args[1..].iter();
+            while let Some(flag) = rest.next() {
+                let value = rest.next().and_then(|v| v.parse().ok());
+                match (flag.as_str(), value) {
+                    ("--threads", Some(v)) => threads = v,
+                    ("--reps", Some(v)) => reps = v,
+                    _ => bail!("bench-torch takes --threads N and --reps N"),
+                }
+            }
+            bench_torch::bench_torch(threads, reps)
+        }
         _ => bail!(
-            "usage: cargo xtask <quickstart|test|site [--add-model WEIGHTS]|serve [--port N]|bench-web>"
+            "usage: cargo xtask <quickstart|test|site [--add-model WEIGHTS]|serve [--port N]|bench-web|bench-torch [--threads N] [--reps N]>"
         ),
     }
 }
