@@ -48,6 +48,12 @@ pub struct GeneratorConfig {
     /// The class set: one-hot channels, names and palette colours.
     #[config(default = "default_classes()")]
     pub classes: Vec<ClassEntry>,
+    /// Also feed the noise encoder each code channel's spatial mean, scaled by `sqrt(H W)` so
+    /// it is N(0, 1) like one noise pixel: a global component of the code that a whole-image
+    /// style (time of day, season) can follow ([`crate::generator`]). `None` (files written
+    /// before it existed) and `Some(false)`: the released architecture.
+    #[config(default = "None")]
+    pub global_code: Option<bool>,
 }
 
 /// Errors in a generator configuration.
@@ -152,6 +158,17 @@ impl GeneratorConfig {
         self.classes.len()
     }
 
+    /// Whether the noise encoder also sees the code's global component.
+    pub fn has_global_code(&self) -> bool {
+        self.global_code == Some(true)
+    }
+
+    /// Input channels of the noise encoder: `[x, z]`, plus the global code when on.
+    pub fn encoder_inputs(&self) -> usize {
+        let l = self.latent_channels;
+        self.num_classes() + l + if self.has_global_code() { l } else { 0 }
+    }
+
     /// `[height, width]` of refinement module `k` (0 = coarsest); each module doubles the size.
     pub fn module_size(&self, k: usize) -> [usize; 2] {
         let shift = self.modules().saturating_sub(1 + k);
@@ -196,7 +213,7 @@ impl GeneratorConfig {
         let l = self.latent_channels;
         let e = self.encoder_width;
         // Noise encoder: conv3x3(C+l -> e, bias) + LN(e) + conv3x3(e -> e, bias) + LN(e) + conv1x1(e -> l, bias).
-        let mut n = (c + l) * e * 9 + e + 2 * e + e * e * 9 + e + 2 * e + e * l + l;
+        let mut n = self.encoder_inputs() * e * 9 + e + 2 * e + e * e * 9 + e + 2 * e + e * l + l;
         let mut prev = 0;
         for &w in &self.widths {
             // Two conv3x3 without bias, each followed by a layer norm with scale and offset.
@@ -213,7 +230,7 @@ impl GeneratorConfig {
         let c = self.num_classes();
         let l = self.latent_channels;
         let full = self.height * self.width;
-        let mut largest = full * (c + l).max(self.encoder_width);
+        let mut largest = full * self.encoder_inputs().max(self.encoder_width);
         let mut prev = 0;
         for (k, &w) in self.widths.iter().enumerate() {
             let [h, wd] = self.module_size(k);

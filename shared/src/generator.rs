@@ -13,6 +13,11 @@
 //!
 //! Every resize is a pair of matrix products ([`resize_bilinear`]) or an average pool, ops with a
 //! backward pass on every burn backend (bilinear `interpolate` has none on wgpu and ndarray).
+//!
+//! With [`GeneratorConfig::global_code`] on, the encoder's input also holds the code's global
+//! component `g_c = sqrt(H W) · mean_{i,j} z[c, i, j]` ([`global_code`]), broadcast to every
+//! pixel: i.i.d. noise averages out over an image, so without it a whole-image style (day or
+//! night) has to be computed from a few coarse noise values.
 
 use burn::module::{Initializer, Module};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -140,8 +145,23 @@ fn layer_norm(channels: usize, device: &Device) -> GroupNorm {
     GroupNormConfig::new(1, channels).init(device)
 }
 
+/// The global component of codes `[N, L, H, W]`: `sqrt(H W)` times each channel's mean, so it is
+/// N(0, 1) for Gaussian codes, broadcast back to `[N, L, H, W]`.
+pub fn global_code(noise: Tensor<4>) -> Tensor<4> {
+    let dims = noise.dims();
+    let [n, l, h, w] = dims;
+    let scale = ((h * w) as f64).sqrt() / (h * w) as f64;
+    noise
+        .reshape([n, l, h * w])
+        .sum_dim(2)
+        .mul_scalar(scale)
+        .reshape([n, l, 1, 1])
+        .expand(dims)
+}
+
 /// The noise encoder: `concat[x, z] -> conv3x3+LN+LReLU -> conv3x3+LN+LReLU -> conv1x1`,
-/// turning the spatial noise into `L` feature channels (METHOD.md "Generator").
+/// turning the spatial noise into `L` feature channels (METHOD.md "Generator"); with the global
+/// code on, `concat[x, z, g]`.
 #[derive(Module, Debug)]
 pub struct NoiseEncoder {
     conv1: Conv2d,
@@ -149,16 +169,14 @@ pub struct NoiseEncoder {
     conv2: Conv2d,
     norm2: GroupNorm,
     out: Conv2d,
+    #[module(skip)]
+    global: bool,
 }
 
 impl NoiseEncoder {
     /// A freshly initialised encoder (truncated-normal weights, std 0.15, as released).
     pub fn init(config: &GeneratorConfig, device: &Device) -> Self {
-        let (c, l, e) = (
-            config.num_classes(),
-            config.latent_channels,
-            config.encoder_width,
-        );
+        let (l, e) = (config.latent_channels, config.encoder_width);
         let init = Initializer::Normal {
             mean: 0.0,
             std: ENCODER_INIT_STD,
@@ -181,7 +199,7 @@ impl NoiseEncoder {
         };
         Self {
             conv1: truncate(
-                conv3x3(c + l, e, true)
+                conv3x3(config.encoder_inputs(), e, true)
                     .with_initializer(init.clone())
                     .init(device),
             ),
@@ -197,12 +215,18 @@ impl NoiseEncoder {
                     .with_initializer(init)
                     .init(device),
             ),
+            global: config.has_global_code(),
         }
     }
 
     /// `layout [N,C,H,W]`, `noise [N,L,H,W]` -> encoded noise `[N,L,H,W]`.
     pub fn forward(&self, layout: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
-        let x = Tensor::cat(vec![layout, noise], 1);
+        let x = if self.global {
+            let g = global_code(noise.clone());
+            Tensor::cat(vec![layout, noise, g], 1)
+        } else {
+            Tensor::cat(vec![layout, noise], 1)
+        };
         let x = leaky_relu(self.norm1.forward(self.conv1.forward(x)), LEAKY_SLOPE);
         let x = leaky_relu(self.norm2.forward(self.conv2.forward(x)), LEAKY_SLOPE);
         self.out.forward(x)

@@ -137,6 +137,16 @@ impl LatentCode {
         }
     }
 
+    /// The all-zero code (what a CRN baseline model renders).
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            data: vec![0.0; channels * height * width],
+        }
+    }
+
     /// Wraps existing numbers (channel-major) as a code.
     pub fn from_data(
         channels: usize,

@@ -11,4 +11,5 @@ pub mod cpu;
 pub mod generator;
 pub mod latent;
 pub mod layout;
+pub mod model;
 pub mod weights;

@@ -38,12 +38,14 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use cimle::latent::LatentCode;
 use cimle::layout::Layout;
+use cimle::model::Model;
 use cimle::weights::{WeightsError, load_generator};
 use serde::Serialize;
 
+use crate::cpu_vgg::CpuDistance;
 use crate::evaluate::{Evaluation, RenderedLayout, diversity_on_layouts, evaluate_on_synth};
 use crate::imle::{Method, Pair, TrainingConfig, UnknownMethod};
-use crate::perceptual::{LayerWeights, PerceptualDistance, Vgg19Features};
+use crate::perceptual::{LayerWeights, Vgg19Features};
 use crate::picture::{RgbImage, bar_chart, draw_text, labelled_rows, write_atomic};
 use crate::rebalance::RarityScores;
 use crate::run::{RunError, RunOptions, read_run_state, train_run};
@@ -76,6 +78,8 @@ pub enum CompareError {
     OtherSettings { dir: PathBuf, fields: String },
     #[error("rendering the frame-difference figure: {0}")]
     Video(#[from] VideoError),
+    #[error("{path}: measuring the model: {why}")]
+    Render { path: PathBuf, why: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CompareError + '_ {
@@ -346,6 +350,7 @@ pub fn run_compare(
                 resume,
                 progress: options.progress,
                 path: options.path,
+                eval: None,
             },
         )?;
         eprintln!("  done in {}", format_seconds(summary.state.seconds));
@@ -354,7 +359,7 @@ pub fn run_compare(
 
     // Measure every model.
     eprintln!("measuring the {} models", runs.len());
-    let distance = PerceptualDistance::new(vgg, LayerWeights::paper());
+    let distance = CpuDistance::new(&vgg, LayerWeights::paper());
     let g = &base.generator;
     let (h, w, latent) = (g.height, g.width, g.latent_channels);
     let data_layouts: Vec<(Layout, Vec<u8>)> = if options.synth_data {
@@ -376,7 +381,7 @@ pub fn run_compare(
         let weights = dir.join("weights.safetensors");
         let bytes = std::fs::read(&weights).map_err(io_err(&weights))?;
         let (generator, header) =
-            load_generator(&bytes, device).map_err(|source| CompareError::Weights {
+            load_generator(&bytes, &Device::flex()).map_err(|source| CompareError::Weights {
                 path: weights.clone(),
                 source,
             })?;
@@ -385,30 +390,34 @@ pub fn run_compare(
                 path: weights.clone(),
                 source,
             })?;
+        let model = Model::from_generator(generator.clone(), header.clone(), &Device::flex())
+            .map_err(|e| CompareError::Render {
+                path: weights.clone(),
+                why: e.to_string(),
+            })?;
         let state = read_run_state(&dir.join("checkpoint.bin"))?;
         let (diversity, evaluation, rendered) = if options.synth_data {
             let (evaluation, rendered) = evaluate_on_synth(
-                &generator,
-                method,
-                latent,
+                &model,
                 &distance,
                 options.layouts,
                 options.samples,
                 options.eval_seed,
-                device,
-            );
+            )
+            .map_err(|e| CompareError::Render {
+                path: weights.clone(),
+                why: e.to_string(),
+            })?;
             (evaluation.diversity, Some(evaluation), rendered)
         } else {
             let layouts: Vec<Layout> = data_layouts.iter().map(|l| l.0.clone()).collect();
-            let (diversity, rendered) = diversity_on_layouts(
-                &generator,
-                method,
-                latent,
-                &distance,
-                &layouts,
-                options.samples,
-                device,
-            );
+            let (diversity, rendered) =
+                diversity_on_layouts(&model, &distance, &layouts, options.samples).map_err(
+                    |e| CompareError::Render {
+                        path: weights.clone(),
+                        why: e.to_string(),
+                    },
+                )?;
             (diversity, None, rendered)
         };
         if let Some(first) = rendered.into_iter().next() {

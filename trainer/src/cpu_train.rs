@@ -235,15 +235,22 @@ mod tests {
     /// parameters as burn's Adam does.
     #[test]
     fn loss_gradients_and_adam_equal_burns() {
+        for global in [None, Some(true)] {
+            let cfg = GeneratorConfig::new(32, 64, vec![12, 10, 8, 6])
+                .with_encoder_width(6)
+                .with_latent_channels(5)
+                .with_global_code(global);
+            loss_gradients_and_adam_agree(&cfg);
+        }
+    }
+
+    fn loss_gradients_and_adam_agree(cfg: &GeneratorConfig) {
         let device = Device::flex();
         let ad = device.clone().autodiff();
-        let cfg = GeneratorConfig::new(32, 64, vec![12, 10, 8, 6])
-            .with_encoder_width(6)
-            .with_latent_channels(5);
         let (h, w) = (cfg.height, cfg.width);
         let vgg = Vgg19Features::random(1, &Vgg19Config { width_div: 16 }, &device).unwrap();
         let weights = LayerWeights::paper();
-        let pairs = [pair(&cfg, 0), pair(&cfg, 1)];
+        let pairs = [pair(cfg, 0), pair(cfg, 1)];
         let refs: Vec<&Pair> = pairs.iter().collect();
         let codes: Vec<LatentCode> = (0..2)
             .map(|s| LatentCode::from_seed(s + 10, cfg.latent_channels, h, w))
@@ -258,7 +265,7 @@ mod tests {
             .collect();
         for use_masks in [false, true] {
             let generator = cfg.init_seeded(&ad, 5);
-            let cpu = CpuGenerator::from_generator(&generator.valid(), &cfg);
+            let cpu = CpuGenerator::from_generator(&generator.valid(), cfg);
             let params = cpu.params().len();
             let mut trainer = CpuTrainer {
                 generator: cpu,

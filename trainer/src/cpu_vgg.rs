@@ -342,3 +342,44 @@ fn visit_row(
         }
     }
 }
+
+/// The distance `L` on the CPU kernels: the network and the layer weights λ.
+#[derive(Debug, Clone)]
+pub struct CpuDistance {
+    pub vgg: CpuVgg,
+    pub weights: LayerWeights,
+}
+
+impl CpuDistance {
+    /// From burn's network and the layer weights.
+    pub fn new(vgg: &Vgg19Features, weights: LayerWeights) -> Self {
+        Self {
+            vgg: CpuVgg::from_burn(vgg),
+            weights,
+        }
+    }
+
+    /// What the network is ([`Vgg19Features::describe`]).
+    pub fn describe(&self) -> &str {
+        self.vgg.describe()
+    }
+
+    /// The features of RGB8 images (`h x w x 3` each), one batch.
+    pub fn features_rgb8(&self, images: &[&[u8]], h: usize, w: usize) -> CpuFeatures {
+        self.vgg
+            .features(&crate::cpu_train::photo_map(images, h, w), false)
+            .0
+    }
+
+    /// `L(a_i, b_i)` for every sample of two batches of features (`a` may have batch 1).
+    pub fn distances(&self, a: &CpuFeatures, b: &CpuFeatures) -> Vec<f32> {
+        distances(&distance_terms(a, b, None), &self.weights)
+    }
+}
+
+/// Sample `s` of a batch of features, as a batch of 1.
+pub fn sample_features(f: &CpuFeatures, s: usize) -> CpuFeatures {
+    CpuFeatures {
+        maps: std::array::from_fn(|i| f.maps[i].sample(s)),
+    }
+}

@@ -11,15 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor};
-use cimle::generator::{Generator, images_to_rgb8, one_hot};
-use cimle::latent::LatentCode;
 use cimle::layout::Layout;
+use cimle::model::{Model, RenderError};
 use serde::Serialize;
 
+use crate::cpu_vgg::{CpuDistance, CpuFeatures, sample_features};
 use crate::factors::{ReadFactors, read_factors};
-use crate::imle::Method;
-use crate::perceptual::{PerceptualDistance, rgb_to_tensor};
 use crate::synth::{Categorical, generate_scene};
 
 /// A level is "rare" when its true probability is at most this.
@@ -53,6 +50,10 @@ pub struct Evaluation {
     pub distance: String,
     /// Mean pairwise distance between samples of one layout, averaged over layouts.
     pub diversity: f64,
+    /// Nearest-sample fidelity to the photos and sharpness (built-in scenes only).
+    pub fidelity: Option<Fidelity>,
+    /// Fraction of layouts among whose samples day, dusk and night are all read.
+    pub all_times_of_day: f64,
     pub factors: Vec<FactorCoverage>,
 }
 
@@ -144,53 +145,98 @@ fn coverage<T: Categorical + PartialEq>(
 /// A held-out layout and the RGB8 samples rendered for it.
 pub type RenderedLayout = (Layout, Vec<Vec<u8>>);
 
-/// Renders `samples` codes of `layout` (seeds `0..samples` through
-/// [`Method::sampling_code`]: all zero codes for a CRN model) and returns the RGB8 samples and
-/// their mean pairwise distance under `distance` (0 when they are identical).
+/// Renders per pass when measuring.
+const RENDER_BATCH: usize = 10;
+
+/// How close the nearest of K samples comes to each held-out photo, and how sharp the samples
+/// are (issue: "IMLE's own promise that every real image has a near sample").
+#[derive(Debug, Clone, Serialize)]
+pub struct Fidelity {
+    /// Mean over layouts of the best PSNR (dB) among the K samples against the layout's photo.
+    pub best_psnr_db: f64,
+    /// Mean over layouts of the smallest distance `L` among the K samples to the photo.
+    pub best_distance: f64,
+    /// Mean gradient magnitude of the samples over that of the photos (1 = as sharp).
+    pub sharpness_ratio: f64,
+    /// Mean gradient magnitude of the samples (grey levels 0..1 per pixel).
+    pub sample_sharpness: f64,
+    /// Mean gradient magnitude of the photos.
+    pub photo_sharpness: f64,
+}
+
+/// PSNR (dB) of an RGB8 image against a reference of the same size.
+pub fn psnr(image: &[u8], reference: &[u8]) -> f64 {
+    let mse = image
+        .iter()
+        .zip(reference)
+        .map(|(&a, &b)| {
+            let d = a as f64 - b as f64;
+            d * d
+        })
+        .sum::<f64>()
+        / image.len().max(1) as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// Mean gradient magnitude of an RGB8 image: the grey level (channel mean, 0..1) differenced
+/// with its right and lower neighbours, `sqrt(gx² + gy²)` averaged over the pixels that have
+/// both.
+pub fn sharpness(rgb: &[u8], h: usize, w: usize) -> f64 {
+    if h < 2 || w < 2 {
+        return 0.0;
+    }
+    let grey = |y: usize, x: usize| -> f64 {
+        let p = &rgb[(y * w + x) * 3..][..3];
+        (p[0] as f64 + p[1] as f64 + p[2] as f64) / (3.0 * 255.0)
+    };
+    let mut sum = 0.0;
+    for y in 0..h - 1 {
+        for x in 0..w - 1 {
+            let g = grey(y, x);
+            let (gx, gy) = (grey(y, x + 1) - g, grey(y + 1, x) - g);
+            sum += (gx * gx + gy * gy).sqrt();
+        }
+    }
+    sum / ((h - 1) * (w - 1)) as f64
+}
+
+/// Renders `samples` seeds (`0..samples` through [`Model::code`]: all zero codes for a CRN
+/// model) of `layout`; returns the RGB8 samples, their mean pairwise distance under `distance`
+/// (0 when they are identical), and, given the layout's photo, the best PSNR and the smallest
+/// distance to it.
 fn render_and_measure(
-    generator: &Generator,
-    method: Method,
-    latent_channels: usize,
-    distance: &PerceptualDistance,
+    model: &Model,
+    distance: &CpuDistance,
     layout: &Layout,
     samples: usize,
-    device: &Device,
-) -> Option<(Vec<Vec<u8>>, f64)> {
-    let [h, w] = generator.resolution();
-    let codes: Vec<LatentCode> = (0..samples as u64)
-        .map(|s| method.sampling_code(s, latent_channels, h, w))
+    photo: Option<&[u8]>,
+) -> Result<(Vec<Vec<u8>>, f64, Option<(f64, f64)>), RenderError> {
+    let [h, w] = [model.config().height, model.config().width];
+    let seeds: Vec<u64> = (0..samples as u64).collect();
+    let images = model.render_seeds(layout, &seeds, RENDER_BATCH)?;
+    let refs: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    let features = distance.features_rgb8(&refs, h, w);
+    let singles: Vec<CpuFeatures> = (0..samples)
+        .map(|i| sample_features(&features, i))
         .collect();
-    let x = one_hot(&vec![layout; samples], generator.num_classes(), device);
-    let z = LatentCode::batch_tensor(&codes, device).ok()?;
-    let data = generator
-        .forward(x, z)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
-    let images = images_to_rgb8(&data, samples, h, w);
-    // Features once per sample, then every pair.
-    let batch = Tensor::cat(
-        images
-            .iter()
-            .map(|im| rgb_to_tensor(im, h, w, device))
-            .collect(),
-        0,
-    );
-    let features = distance.features(batch);
-    let row = |i: usize| crate::perceptual::Features {
-        maps: features.maps.clone().map(|m| m.narrow(0, i, 1)),
-    };
-    let singles: Vec<_> = (0..samples).map(row).collect();
     let diversity = mean_pairwise(samples, |i, j| {
-        distance
-            .distance(&singles[i], &singles[j], None)
-            .into_data()
-            .try_to_vec::<f32>()
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(f32::NAN) as f64
+        distance.distances(&singles[i], &singles[j])[0] as f64
     });
-    Some((images, diversity))
+    let near = photo.map(|photo| {
+        let target = distance.features_rgb8(&[photo], h, w);
+        let d = distance.distances(&target, &features);
+        let best_d = d.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
+        let best_psnr = images
+            .iter()
+            .map(|im| psnr(im, photo))
+            .fold(f64::NEG_INFINITY, f64::max);
+        (best_psnr, best_d)
+    });
+    Ok((images, diversity, near))
 }
 
 /// Diversity alone, on given layouts (at the model's size): the mean over `layouts` of the mean
@@ -198,69 +244,52 @@ fn render_and_measure(
 /// trained on a dataset whose appearance factors are unknown. Returns the diversity and the
 /// rendered samples.
 pub fn diversity_on_layouts(
-    generator: &Generator,
-    method: Method,
-    latent_channels: usize,
-    distance: &PerceptualDistance,
+    model: &Model,
+    distance: &CpuDistance,
     layouts: &[Layout],
     samples: usize,
-    device: &Device,
-) -> (f64, Vec<RenderedLayout>) {
+) -> Result<(f64, Vec<RenderedLayout>), RenderError> {
     let mut rendered = Vec::new();
     let mut diversity = 0.0;
     for layout in layouts {
-        if let Some((images, d)) = render_and_measure(
-            generator,
-            method,
-            latent_channels,
-            distance,
-            layout,
-            samples,
-            device,
-        ) {
-            diversity += d;
-            rendered.push((layout.clone(), images));
-        }
+        let (images, d, _) = render_and_measure(model, distance, layout, samples, None)?;
+        diversity += d;
+        rendered.push((layout.clone(), images));
     }
-    (diversity / rendered.len().max(1) as f64, rendered)
+    Ok((diversity / rendered.len().max(1) as f64, rendered))
 }
 
-/// Renders `samples` codes (seeds `0..samples`; the zero code for every sample of a
-/// [`Method::Crn`] model) for each of `layouts` held-out built-in scenes (seed `seed`), and
-/// measures diversity and factor coverage. Returns the evaluation and the rendered samples
+/// Renders `samples` codes (seeds `0..samples`; the zero code for every sample of a CRN model)
+/// for each of `layouts` held-out built-in scenes (seed `seed`), and measures diversity, factor
+/// coverage and fidelity to each scene's photo. Returns the evaluation and the rendered samples
 /// (RGB8 per layout) for pictures.
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate_on_synth(
-    generator: &Generator,
-    method: Method,
-    latent_channels: usize,
-    distance: &PerceptualDistance,
+    model: &Model,
+    distance: &CpuDistance,
     layouts: usize,
     samples: usize,
     seed: u64,
-    device: &Device,
-) -> (Evaluation, Vec<RenderedLayout>) {
-    let [h, w] = generator.resolution();
+) -> Result<(Evaluation, Vec<RenderedLayout>), EvaluateError> {
+    let [h, w] = [model.config().height, model.config().width];
     let mut rendered = Vec::new();
     let mut diversity = 0.0;
     let mut reads: Vec<Vec<ReadFactors>> = Vec::new();
+    let (mut psnr_sum, mut dist_sum) = (0.0, 0.0);
+    let (mut sample_sharp, mut photo_sharp) = (0.0, 0.0);
     for k in 0..layouts {
         let scene = generate_scene(seed, k as u64, h, w);
-        let Ok(layout) = Layout::new(h, w, scene.labels) else {
-            continue;
-        };
-        let Some((images, d)) = render_and_measure(
-            generator,
-            method,
-            latent_channels,
-            distance,
-            &layout,
-            samples,
-            device,
-        ) else {
-            continue;
-        };
+        let layout = Layout::new(h, w, scene.labels).map_err(|e| EvaluateError::Scene {
+            index: k,
+            why: e.to_string(),
+        })?;
+        let (images, d, near) =
+            render_and_measure(model, distance, &layout, samples, Some(&scene.image))?;
+        let (best_psnr, best_d) = near.expect("a photo was given");
+        psnr_sum += best_psnr;
+        dist_sum += best_d;
         diversity += d;
+        photo_sharp += sharpness(&scene.image, h, w);
+        sample_sharp += images.iter().map(|im| sharpness(im, h, w)).sum::<f64>() / samples as f64;
         reads.push(
             images
                 .iter()
@@ -269,13 +298,36 @@ pub fn evaluate_on_synth(
         );
         rendered.push((layout, images));
     }
+    let n = rendered.len().max(1) as f64;
+    let times = column(&reads, |f| f.time_of_day);
+    let all_times = times
+        .iter()
+        .filter(|samples| {
+            crate::synth::TimeOfDay::all()
+                .iter()
+                .all(|t| samples.iter().any(|s| s.as_ref() == Some(t)))
+        })
+        .count() as f64
+        / n;
     let evaluation = Evaluation {
         layouts: rendered.len(),
         samples_per_layout: samples,
         distance: distance.describe().to_string(),
-        diversity: diversity / rendered.len().max(1) as f64,
+        diversity: diversity / n,
+        all_times_of_day: all_times,
+        fidelity: Some(Fidelity {
+            best_psnr_db: psnr_sum / n,
+            best_distance: dist_sum / n,
+            sharpness_ratio: if photo_sharp > 0.0 {
+                sample_sharp / photo_sharp
+            } else {
+                0.0
+            },
+            sample_sharpness: sample_sharp / n,
+            photo_sharpness: photo_sharp / n,
+        }),
         factors: vec![
-            coverage("time_of_day", &column(&reads, |f| f.time_of_day)),
+            coverage("time_of_day", &times),
             coverage("season", &column(&reads, |f| f.season)),
             coverage("facade", &column(&reads, |f| f.facade)),
             coverage(
@@ -284,7 +336,16 @@ pub fn evaluate_on_synth(
             ),
         ],
     };
-    (evaluation, rendered)
+    Ok((evaluation, rendered))
+}
+
+/// Why an evaluation could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("held-out scene {index}: {why}")]
+    Scene { index: usize, why: String },
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 impl Evaluation {
@@ -303,10 +364,25 @@ impl Evaluation {
     pub fn markdown(&self) -> String {
         let mut out = format!(
             "{} held-out built-in layouts x {} samples; distance: {}\n\n\
-             diversity (mean pairwise distance between samples of one layout): {:.4}\n\n\
+             diversity (mean pairwise distance between samples of one layout): {:.4}\n\n{}\
              | factor | mode recall | rare-level recall (levels) | TV distance | generated frequencies | unread |\n\
              |---|---|---|---|---|---|\n",
-            self.layouts, self.samples_per_layout, self.distance, self.diversity
+            self.layouts,
+            self.samples_per_layout,
+            self.distance,
+            self.diversity,
+            self.fidelity.as_ref().map_or(String::new(), |f| format!(
+                "fidelity: best-of-{k} PSNR {:.2} dB, best-of-{k} distance {:.4}; sharpness ratio \
+                 {:.2} (samples {:.4}, photos {:.4}); layouts with day, dusk and night among \
+                 their samples: {:.0} %\n\n",
+                f.best_psnr_db,
+                f.best_distance,
+                f.sharpness_ratio,
+                f.sample_sharpness,
+                f.photo_sharpness,
+                self.all_times_of_day * 100.0,
+                k = self.samples_per_layout
+            ))
         );
         for f in &self.factors {
             let generated: Vec<String> = f
@@ -339,6 +415,22 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psnr_and_sharpness_of_known_images() {
+        let a = vec![100u8; 4 * 4 * 3];
+        let mut b = a.clone();
+        assert!(psnr(&a, &b).is_infinite());
+        b[0] = 110; // one value off by 10: MSE = 100 / 48
+        let want = 10.0 * (255.0f64 * 255.0 / (100.0 / 48.0)).log10();
+        assert!((psnr(&a, &b) - want).abs() < 1e-9);
+        assert_eq!(sharpness(&a, 4, 4), 0.0);
+        // Vertical stripes 0 / 255: every horizontal step is 1 grey level apart.
+        let stripes: Vec<u8> = (0..4 * 4)
+            .flat_map(|i| [if i % 2 == 0 { 0 } else { 255 }; 3])
+            .collect();
+        assert!((sharpness(&stripes, 4, 4) - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn tv_distance_of_known_distributions() {

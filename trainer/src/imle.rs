@@ -24,6 +24,7 @@ use cimle::config::GeneratorConfig;
 use cimle::generator::{Generator, one_hot};
 use cimle::latent::{LatentCode, PortableRng};
 use cimle::layout::Layout;
+use cimle::model::Sampling;
 
 use crate::perceptual::{Features, PerceptualDistance, rgb_to_tensor};
 
@@ -53,7 +54,7 @@ pub enum Method {
 
 /// The weights-file metadata key that names the [`Method`] a model was trained by (`cimle` or
 /// `crn`). Files without it (every file written before the CRN baseline existed) are cIMLE.
-pub const METHOD_METADATA_KEY: &str = "method";
+pub use cimle::model::METHOD_METADATA_KEY;
 
 /// A method name that is neither `cimle` nor `crn`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,13 +77,15 @@ impl Method {
 
     /// The all-zero code of shape `channels x height x width`: a CRN model's only input code.
     pub fn zero_code(channels: usize, height: usize, width: usize) -> LatentCode {
-        LatentCode::from_data(
-            channels,
-            height,
-            width,
-            vec![0.0; channels * height * width],
-        )
-        .expect("a zero vector of the code's size")
+        LatentCode::zeros(channels, height, width)
+    }
+
+    /// How a model trained by this method is sampled (the model crate's [`Sampling`]).
+    pub fn sampling(self) -> Sampling {
+        match self {
+            Method::Cimle => Sampling::Codes,
+            Method::Crn => Sampling::ZeroCode,
+        }
     }
 
     /// The code a model trained by this method renders "seed `seed`" with: the seed's Gaussian
@@ -94,10 +97,7 @@ impl Method {
         height: usize,
         width: usize,
     ) -> LatentCode {
-        match self {
-            Method::Cimle => LatentCode::from_seed(seed, channels, height, width),
-            Method::Crn => Self::zero_code(channels, height, width),
-        }
+        self.sampling().code(seed, channels, height, width)
     }
 
     /// Whether samples of this method depend on the code (false for CRN).

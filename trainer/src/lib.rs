@@ -7,6 +7,7 @@ pub mod bench;
 pub mod compare;
 pub mod cpu_train;
 pub mod cpu_vgg;
+pub mod curves;
 pub mod data;
 pub mod engine;
 pub mod evaluate;

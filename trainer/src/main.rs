@@ -174,6 +174,10 @@ struct BudgetArgs {
     /// Read at most this many pairs from --data.
     #[arg(long)]
     limit: Option<usize>,
+    /// Feed the noise encoder the code's global component too (see `GeneratorConfig::global_code`):
+    /// on or off.
+    #[arg(long, default_value = "off")]
+    global_code: String,
     /// Classes present in fewer images get no rarity KDE.
     #[arg(long, default_value_t = cimle_trainer::rebalance::DEFAULT_MIN_IMAGES)]
     rarity_min_images: usize,
@@ -200,6 +204,19 @@ struct TrainArgs {
     /// Use the plain distance instead of the rarity-masked one.
     #[arg(long)]
     no_loss_rebalance: bool,
+    /// Measure the generator after every N rounds (and after the last) on held-out built-in
+    /// scenes, as `cimle evaluate` does: RUN/eval.csv and RUN/curves.png. 0: never.
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Held-out layouts of each --eval-every measurement.
+    #[arg(long, default_value_t = 8)]
+    eval_layouts: usize,
+    /// Samples per layout of each --eval-every measurement (at least 2).
+    #[arg(long, default_value_t = 10)]
+    eval_samples: usize,
+    /// Seed of the held-out built-in scenes of --eval-every (training uses --seed).
+    #[arg(long, default_value_t = 777)]
+    eval_seed: u64,
     #[command(flatten)]
     budget: BudgetArgs,
 }
@@ -614,7 +631,13 @@ struct Prepared {
 fn prepare_training(args: &BudgetArgs, rarity: bool) -> Result<Prepared> {
     let preset: Preset = args.preset.parse()?;
     let backend = args.backend.parse::<Backend>()?.resolve();
-    let gen_cfg = preset.config();
+    let gen_cfg = preset
+        .config()
+        .with_global_code(match args.global_code.as_str() {
+            "on" => Some(true),
+            "off" => None,
+            other => bail!("--global-code {other}: choose on or off"),
+        });
     let (h, w) = (gen_cfg.height, gen_cfg.width);
     let device = backend.device()?;
 
@@ -748,6 +771,27 @@ fn train_command(args: TrainArgs) -> Result<()> {
             config.rounds, config.images_per_round, config.steps_per_round, config.batch_size
         ),
     }
+    let eval = if args.eval_every > 0 {
+        if args.eval_samples < 2 || args.eval_layouts == 0 {
+            bail!("--eval-samples must be at least 2 and --eval-layouts at least 1");
+        }
+        eprintln!(
+            "  measured after every {} rounds on {} held-out built-in layouts x {} samples: {}",
+            args.eval_every,
+            args.eval_layouts,
+            args.eval_samples,
+            args.out.join("curves.png").display()
+        );
+        Some(cimle_trainer::run::EvalOptions {
+            every_rounds: args.eval_every,
+            layouts: args.eval_layouts,
+            samples: args.eval_samples,
+            seed: args.eval_seed,
+            distance: cimle_trainer::cpu_vgg::CpuDistance::new(&vgg, LayerWeights::paper()),
+        })
+    } else {
+        None
+    };
     let started = Instant::now();
     let summary = train_run(
         &config,
@@ -761,6 +805,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             resume: args.resume,
             progress: true,
             path: backend.train_path(),
+            eval,
         },
     )?;
     eprintln!(
@@ -1312,18 +1357,21 @@ fn evaluate_command(args: EvaluateArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let (generator, header) = load_weights(&args.weights, &device)?;
     let method = weights_method(&header, &args.weights)?;
-    let cfg = header.config;
-    let distance = PerceptualDistance::new(make_vgg(&args.vgg, &device)?, LayerWeights::paper());
+    let cfg = header.config.clone();
+    let model = cimle::model::Model::from_generator(generator, header, &device)
+        .with_context(|| format!("{}", args.weights.display()))?;
+    let distance = cimle_trainer::cpu_vgg::CpuDistance::new(
+        &make_vgg(&args.vgg, &device)?,
+        LayerWeights::paper(),
+    );
     let (evaluation, rendered) = cimle_trainer::evaluate::evaluate_on_synth(
-        &generator,
-        method,
-        cfg.latent_channels,
+        &model,
         &distance,
         args.layouts,
         args.samples,
         args.seed,
-        &device,
-    );
+    )
+    .with_context(|| format!("evaluating {}", args.weights.display()))?;
     let reader = cimle_trainer::factors::reader_accuracy(args.seed ^ 1, 200, cfg.height, cfg.width);
     let report = format!(
         "# cimle evaluate: {} ({method} model{})\n\n{}\n## The factor reader on 200 real built-in scenes ({}x{})\n\n{}\n",

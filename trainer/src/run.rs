@@ -16,13 +16,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
+use cimle::cpu::CpuGenerator;
 use cimle::generator::{Generator, images_to_rgb8, one_hot};
 use cimle::latent::{LatentCode, PortableRng};
+use cimle::model::Model;
 use cimle::weights::{Precision, save_generator};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_vgg::CpuDistance;
+use crate::curves::{self, EvalPoint};
 use crate::engine::{Engine, TrainPath};
+use crate::evaluate::evaluate_on_synth;
 use crate::imle::{
     METHOD_METADATA_KEY, Method, Pair, TrainingConfig, auto_selection_batch, available_memory,
     candidate_seed, choose_indices, round_codes, round_lr,
@@ -65,6 +70,8 @@ pub enum RunError {
     },
     #[error("could not save weights: {0}")]
     Weights(#[from] cimle::weights::WeightsError),
+    #[error("measuring the generator (--eval-every): {0}")]
+    Eval(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -90,6 +97,9 @@ pub struct RunState {
     /// Who wrote the optimiser state: `cimle-adam` (the CPU kernels) or `burn`.
     #[serde(default = "burn_optimizer")]
     pub optimizer: String,
+    /// The learning curve so far (`--eval-every`).
+    #[serde(default)]
+    pub evals: Vec<EvalPoint>,
 }
 
 fn burn_optimizer() -> String {
@@ -115,6 +125,23 @@ pub struct RunOptions {
     pub progress: bool,
     /// cimle's CPU kernels or burn's autodiff.
     pub path: TrainPath,
+    /// Measure the generator as it trains (learning curves), or not.
+    pub eval: Option<EvalOptions>,
+}
+
+/// How a run measures itself as it trains ([`crate::curves`]).
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Measure after every this many rounds (and after the last).
+    pub every_rounds: usize,
+    /// Held-out built-in layouts.
+    pub layouts: usize,
+    /// Samples per layout.
+    pub samples: usize,
+    /// Seed of the held-out scenes.
+    pub seed: u64,
+    /// The distance of the fidelity and diversity measures.
+    pub distance: CpuDistance,
 }
 
 fn encode_checkpoint(state: &RunState, model: &[u8], optim: &[u8]) -> Vec<u8> {
@@ -308,6 +335,7 @@ pub fn train_run(
             seconds: 0.0,
             layer_weights,
             optimizer: options.path.optimizer_format().to_string(),
+            evals: Vec::new(),
         };
         let engine =
             Engine::new(options.path, config, vgg, layer_weights, device).map_err(|why| {
@@ -451,6 +479,44 @@ pub fn train_run(
         );
         write_atomic(&grid_path, &picture.encode_png()).map_err(io_err(&grid_path))?;
         write_loss_outputs(out, &state.losses)?;
+        if let Some(eval) = &options.eval {
+            let due = (round + 1) % eval.every_rounds.max(1) == 0 || round + 1 == config.rounds;
+            if due {
+                let cpu = CpuGenerator::from_generator(&inference, gen_cfg);
+                let model = Model::from_cpu(cpu, config.method.sampling());
+                let (evaluation, _) = evaluate_on_synth(
+                    &model,
+                    &eval.distance,
+                    eval.layouts,
+                    eval.samples,
+                    eval.seed,
+                )
+                .map_err(|e| RunError::Eval(e.to_string()))?;
+                let steps = state.losses.len();
+                state.evals.push(EvalPoint::new(
+                    round + 1,
+                    steps,
+                    state.seconds / 60.0,
+                    &evaluation,
+                ));
+                // The checkpoint holds the curve too, so a resumed run continues it.
+                let ckpt = encode_checkpoint(&state, &model_bytes, &optim_bytes);
+                write_atomic(&checkpoint_path, &ckpt).map_err(io_err(&checkpoint_path))?;
+                curves::write(out, &state.evals).map_err(io_err(out))?;
+                if options.progress {
+                    let p = state.evals.last().expect("just pushed");
+                    eprintln!(
+                        "{label}: eval: best-of-{} PSNR {:.2} dB, sharpness {:.2}, TV time of day {:.2}, mean TV {:.2}, day+dusk+night in {:.0} % of layouts",
+                        eval.samples,
+                        p.best_psnr_db,
+                        p.sharpness_ratio,
+                        p.tv[0],
+                        p.mean_tv,
+                        p.all_times_of_day * 100.0
+                    );
+                }
+            }
+        }
         if options.progress {
             let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
             let losses: Vec<f32> = state
@@ -508,6 +574,7 @@ mod tests {
             seconds: 3.0,
             layer_weights: LayerWeights::paper(),
             optimizer: "cimle-adam".into(),
+            evals: Vec::new(),
         };
         let bytes = encode_checkpoint(&state, b"model", b"optim");
         let (s, m, o) = decode_checkpoint(&bytes).unwrap();

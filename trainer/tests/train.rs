@@ -59,6 +59,7 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
             resume: false,
             progress: false,
             path: TrainPath::Kernels,
+            eval: None,
         },
     )
     .unwrap();
@@ -95,6 +96,7 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
             resume: false,
             progress: false,
             path: TrainPath::Kernels,
+            eval: None,
         },
     );
     assert!(again.unwrap_err().to_string().contains("--resume"));
@@ -137,6 +139,7 @@ fn resume_equals_an_uninterrupted_run(path: TrainPath) {
                 resume,
                 progress: false,
                 path,
+                eval: None,
             },
         )
         .unwrap()

@@ -130,7 +130,7 @@ impl CpuGenerator {
             config.encoder_width,
         );
         // burn visits parameters in declaration order; the same order is kept here.
-        let encoder = b.block("encoder", c + l, e, true)?;
+        let encoder = b.block("encoder", config.encoder_inputs(), e, true)?;
         let encoder_out = b.conv("encoder.out", e, l, 1, true)?;
         let mut prev = 0;
         let mut modules = Vec::new();
@@ -202,19 +202,31 @@ impl CpuGenerator {
         &self.params[i].value
     }
 
-    /// The encoder's input `[x, z]` at full size: one-hot layouts, then the codes.
+    /// The encoder's input `[x, z]` at full size: one-hot layouts, then the codes (then their
+    /// global component, [`crate::generator::global_code`], when on).
     fn encoder_input(&self, layouts: &[&Layout], codes: &[&LatentCode]) -> Map {
         let cfg = &self.config;
         let (c, l) = (cfg.num_classes(), cfg.latent_channels);
         assert_eq!(layouts.len(), codes.len(), "one code per layout");
         let g = Grid::new(layouts.len(), cfg.height, cfg.width);
-        let mut map = Map::zeros(g, c + l);
-        let width = c + l;
+        let width = cfg.encoder_inputs();
+        let mut map = Map::zeros(g, width);
         for (s, (layout, code)) in layouts.iter().zip(codes).enumerate() {
             assert_eq!([layout.height(), layout.width()], [g.h, g.w], "layout size");
             assert_eq!(code.shape(), [l, g.h, g.w], "latent code shape");
             let ids = layout.ids();
             let z = code.data();
+            let area = g.h * g.w;
+            let scale = (area as f64).sqrt() / area as f64;
+            let global: Vec<f32> = (0..l)
+                .map(|ch| {
+                    (z[ch * area..(ch + 1) * area]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .sum::<f64>()
+                        * scale) as f32
+                })
+                .collect();
             for y in 0..g.h {
                 for x in 0..g.w {
                     let px = &mut map.data[g.at(s, y, x) * width..][..width];
@@ -224,6 +236,9 @@ impl CpuGenerator {
                     }
                     for ch in 0..l {
                         px[c + ch] = z[(ch * g.h + y) * g.w + x];
+                    }
+                    if cfg.has_global_code() {
+                        px[c + l..].copy_from_slice(&global);
                     }
                 }
             }
@@ -577,7 +592,8 @@ mod tests {
         let shrunk = GeneratorConfig::new(32, 64, vec![12, 10, 8, 6])
             .with_encoder_width(6)
             .with_latent_channels(5);
-        for cfg in [Preset::Tiny.config(), shrunk, small] {
+        let global = shrunk.clone().with_global_code(Some(true));
+        for cfg in [Preset::Tiny.config(), shrunk, small, global] {
             let g = cfg.init_seeded(&device, 3);
             let cpu = CpuGenerator::from_generator(&g, &cfg);
             let back = CpuGenerator::from_generator(&cpu.to_generator(&device), &cfg);
