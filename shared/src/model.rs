@@ -36,7 +36,7 @@ pub enum Sampling {
 /// A `method` metadata entry that is neither `cimle` nor `crn`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown training method {0:?} in the weights file: known are cimle (conditional IMLE) and crn (regression with the zero code)"
+    "unknown training method {0:?} in the weights file: known are cimle (conditional IMLE), rs-imle, adaptive-imle and crn (regression with the zero code)"
 )]
 pub struct UnknownMethod(pub String);
 

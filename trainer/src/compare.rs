@@ -274,6 +274,8 @@ fn describe_run(config: &TrainingConfig) -> String {
         match config.method {
             Method::Cimle => "conditional IMLE",
             Method::Crn => "CRN regression (zero code)",
+            Method::RsImle => "rejection-sampling IMLE",
+            Method::AdaptiveImle => "adaptive IMLE",
         },
         on(config.dataset_rebalance),
         on(config.loss_rebalance)

@@ -15,7 +15,7 @@ use crate::adam::Adam;
 use crate::cpu_vgg::{
     CpuFeatures, CpuVgg, distance_terms, distance_terms_backward, distances, mask_pyramid,
 };
-use crate::imle::{Pair, Selection};
+use crate::imle::{Pair, Selection, nearest};
 use crate::perceptual::LayerWeights;
 
 /// A training step whose loss is not a finite number.
@@ -77,9 +77,8 @@ impl CpuTrainer {
             .collect()
     }
 
-    /// Step 2 of METHOD.md "Training" for `pairs[k]` with its codes `candidates[k]`: renders them
-    /// without gradients, `batch` renders a pass (at least one image's codes), and keeps the
-    /// code nearest to the photo under `L` (with `masks[k]`, the `H x W` rarity mask, when given).
+    /// Step 2 of METHOD.md "Training" for `pairs[k]` with its codes `candidates[k]`: the nearest
+    /// of them to the photo under `L` (the argmin of [`CpuTrainer::candidate_distances`]).
     pub fn select(
         &self,
         pairs: &[&Pair],
@@ -87,12 +86,30 @@ impl CpuTrainer {
         candidates: &[Vec<LatentCode>],
         masks: Option<&[Vec<f32>]>,
         batch: usize,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Vec<Selection> {
+        self.candidate_distances(pairs, photos, candidates, masks, batch, progress)
+            .iter()
+            .map(|row| nearest(row))
+            .collect()
+    }
+
+    /// The distance `L` from the render of every candidate code of `pairs[k]` to its photo
+    /// (`photos[k]`, with `masks[k]`, the `H x W` rarity mask, when given), rendered without
+    /// gradients, `batch` renders a pass (at least one image's codes): one row per image.
+    pub fn candidate_distances(
+        &self,
+        pairs: &[&Pair],
+        photos: &[CpuFeatures],
+        candidates: &[Vec<LatentCode>],
+        masks: Option<&[Vec<f32>]>,
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Vec<Vec<f32>> {
         let m = candidates.first().map_or(0, Vec::len);
         let mut out = Vec::with_capacity(pairs.len());
         if m == 0 {
-            return out;
+            return vec![Vec::new(); pairs.len()];
         }
         let per_pass = (batch / m).max(1);
         for start in (0..pairs.len()).step_by(per_pass) {
@@ -120,14 +137,7 @@ impl CpuTrainer {
                 &distance_terms(&real, &fake, pyramid.as_ref()),
                 &self.weights,
             );
-            for row in d.chunks(m) {
-                let (index, &distance) = row
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| a.1.total_cmp(b.1))
-                    .expect("m > 0");
-                out.push(Selection { index, distance });
-            }
+            out.extend(d.chunks(m).map(<[f32]>::to_vec));
             progress(end - start);
         }
         out

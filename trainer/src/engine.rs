@@ -19,9 +19,10 @@ use cimle::latent::LatentCode;
 use crate::adam::Adam;
 use crate::cpu_train::{CpuTrainer, NonFiniteLoss};
 use crate::cpu_vgg::{CpuFeatures, CpuVgg};
+use crate::cpu_vgg::{distance_terms, distances};
 use crate::imle::{
-    Pair, Selection, TrainingConfig, concat_features, init_optimizer, photo_features,
-    select_nearest_latents, train_step,
+    Pair, TrainingConfig, candidate_distances, concat_features, init_optimizer, photo_features,
+    train_step,
 };
 use crate::perceptual::{Features, LayerWeights, PerceptualDistance, Vgg19Features};
 use crate::rebalance::rarity_mask_tensor;
@@ -66,6 +67,18 @@ pub enum Engine {
 pub enum Photos {
     Kernels(Vec<CpuFeatures>),
     Burn(Vec<Features>),
+}
+
+impl Photos {
+    /// The features of the photos at `positions`.
+    pub fn subset(&self, positions: &[usize]) -> Photos {
+        match self {
+            Photos::Kernels(f) => {
+                Photos::Kernels(positions.iter().map(|&i| f[i].clone()).collect())
+            }
+            Photos::Burn(f) => Photos::Burn(positions.iter().map(|&i| f[i].clone()).collect()),
+        }
+    }
 }
 
 impl Engine {
@@ -250,8 +263,9 @@ impl Engine {
         }
     }
 
-    /// The nearest of each pair's candidate codes to its photo (step 2).
-    pub fn select(
+    /// The distance from the render of each candidate code of `pairs[k]` to its photo
+    /// (`photos[k]`, rarity mask `masks[k]`): one row per pair (step 2).
+    pub fn candidate_distances(
         &self,
         pairs: &[&Pair],
         photos: &Photos,
@@ -259,10 +273,10 @@ impl Engine {
         masks: Option<&[Vec<f32>]>,
         batch: usize,
         progress: impl FnMut(usize),
-    ) -> Vec<Selection> {
+    ) -> Vec<Vec<f32>> {
         match (self, photos) {
             (Engine::Kernels(t), Photos::Kernels(p)) => {
-                t.select(pairs, p, candidates, masks, batch, progress)
+                t.candidate_distances(pairs, p, candidates, masks, batch, progress)
             }
             (Engine::Burn(t), _) => {
                 let masks: Option<Vec<Tensor<4>>> = masks.map(|all| {
@@ -272,7 +286,7 @@ impl Engine {
                         .collect()
                 });
                 let inference = t.generator.valid();
-                select_nearest_latents(
+                candidate_distances(
                     &inference,
                     &t.select,
                     pairs,
@@ -284,6 +298,46 @@ impl Engine {
                 )
             }
             _ => unreachable!("photos come from the same engine"),
+        }
+    }
+
+    /// `L(y_i, y_{i+1})` between consecutive photos of `pairs` (cyclically): how far apart two
+    /// training photos typically are (RS-IMLE's ε is a fraction of their median).
+    pub fn photo_distances(&self, pairs: &[&Pair]) -> Vec<f32> {
+        let n = pairs.len();
+        if n < 2 {
+            return Vec::new();
+        }
+        match self.photos(pairs) {
+            Photos::Kernels(f) => {
+                let t = match self {
+                    Engine::Kernels(t) => t,
+                    Engine::Burn(_) => unreachable!("kernel photos come from the kernels"),
+                };
+                (0..n)
+                    .map(|i| {
+                        let terms = distance_terms(&f[(i + 1) % n], &f[i], None);
+                        distances(&terms, &t.weights)[0]
+                    })
+                    .collect()
+            }
+            Photos::Burn(f) => {
+                let t = match self {
+                    Engine::Burn(t) => t,
+                    Engine::Kernels(_) => unreachable!("burn photos come from burn"),
+                };
+                (0..n)
+                    .map(|i| {
+                        t.select
+                            .distance(&f[(i + 1) % n], &f[i], None)
+                            .into_data()
+                            .try_to_vec::<f32>()
+                            .ok()
+                            .and_then(|v| v.first().copied())
+                            .unwrap_or(f32::NAN)
+                    })
+                    .collect()
+            }
         }
     }
 

@@ -37,6 +37,12 @@ use crate::perceptual::{Features, PerceptualDistance, rgb_to_tensor};
 ///   `L(y_k, T(x_k, 0))` directly (with the rarity mask when loss rebalancing is on), with no
 ///   nearest-code selection. Such a model is sampled with the zero code whatever the seed
 ///   ([`Method::sampling_code`]): it has one output per layout.
+/// - [`Method::RsImle`]: rejection-sampling IMLE (Vashist, Peng & Li, ECCV 2024): candidates
+///   closer than ε to the photo are rejected before the nearest is taken
+///   ([`crate::selection`]).
+/// - [`Method::AdaptiveImle`]: Adaptive IMLE (Aghabozorgi, Peng & Li, ICML 2023): each image
+///   keeps its code until its distance falls below its own threshold, which then tightens
+///   ([`crate::selection`]).
 ///
 /// A run records its method in `config.json` ([`TrainingConfig::method`]) and in its weights
 /// file's metadata under [`METHOD_METADATA_KEY`] (the weights format's free-form provenance
@@ -50,28 +56,39 @@ pub enum Method {
     Cimle,
     /// Regression with the zero code (the CRN baseline).
     Crn,
+    /// Rejection-sampling IMLE.
+    RsImle,
+    /// Adaptive IMLE.
+    AdaptiveImle,
 }
 
 /// The weights-file metadata key that names the [`Method`] a model was trained by (`cimle` or
 /// `crn`). Files without it (every file written before the CRN baseline existed) are cIMLE.
 pub use cimle::model::METHOD_METADATA_KEY;
 
-/// A method name that is neither `cimle` nor `crn`.
+/// A method name that is none of [`Method::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown training method {0:?}: choose cimle (conditional IMLE) or crn (regression with the zero code)"
+    "unknown training method {0:?}: choose cimle (conditional IMLE), crn (regression with the zero code), rs-imle (rejection-sampling IMLE) or adaptive-imle"
 )]
 pub struct UnknownMethod(pub String);
 
 impl Method {
-    /// Both methods.
-    pub const ALL: [Method; 2] = [Method::Cimle, Method::Crn];
+    /// Every method.
+    pub const ALL: [Method; 4] = [
+        Method::Cimle,
+        Method::Crn,
+        Method::RsImle,
+        Method::AdaptiveImle,
+    ];
 
-    /// `cimle` or `crn`: the name in flags, `config.json` and weights metadata.
+    /// The name in flags, `config.json` and weights metadata.
     pub fn name(self) -> &'static str {
         match self {
             Method::Cimle => "cimle",
             Method::Crn => "crn",
+            Method::RsImle => "rs-imle",
+            Method::AdaptiveImle => "adaptive-imle",
         }
     }
 
@@ -83,8 +100,8 @@ impl Method {
     /// How a model trained by this method is sampled (the model crate's [`Sampling`]).
     pub fn sampling(self) -> Sampling {
         match self {
-            Method::Cimle => Sampling::Codes,
             Method::Crn => Sampling::ZeroCode,
+            Method::Cimle | Method::RsImle | Method::AdaptiveImle => Sampling::Codes,
         }
     }
 
@@ -102,7 +119,7 @@ impl Method {
 
     /// Whether samples of this method depend on the code (false for CRN).
     pub fn uses_codes(self) -> bool {
-        self == Method::Cimle
+        self != Method::Crn
     }
 
     /// The method a weights file's metadata names ([`METHOD_METADATA_KEY`]); cIMLE when the
@@ -210,6 +227,22 @@ pub struct TrainingConfig {
     /// `config.json` (older runs): cIMLE.
     #[config(default = "Method::Cimle")]
     pub method: Method,
+    /// RS-IMLE's ε as a fraction of the median distance between two training photos (`None`:
+    /// [`crate::selection::RS_EPSILON_RATIO`]).
+    #[config(default = "None")]
+    pub rs_epsilon_ratio: Option<f64>,
+    /// Adaptive IMLE: how much a threshold tightens when it is reached (`None`:
+    /// [`crate::selection::ADAPTIVE_GAMMA`]).
+    #[config(default = "None")]
+    pub adaptive_gamma: Option<f64>,
+    /// Adaptive IMLE: rounds an image trains with a code before it may change (`None`:
+    /// [`crate::selection::ADAPTIVE_STALENESS`]).
+    #[config(default = "None")]
+    pub adaptive_staleness: Option<usize>,
+    /// Adaptive IMLE: rounds after which a code is replaced anyway (`None`:
+    /// [`crate::selection::ADAPTIVE_FORCE`]).
+    #[config(default = "None")]
+    pub adaptive_force: Option<usize>,
 }
 
 impl TrainingConfig {
@@ -262,12 +295,8 @@ fn interleave(t: Tensor<4>, m: usize) -> Tensor<4> {
 }
 
 /// Step 2 of METHOD.md "Training": for every image `k`, render all its candidate codes
-/// without gradients and keep the one whose render is nearest to `y_k` under `distance`.
-///
-/// Several images and codes share each forward pass (`batch` renders at most; at least one
-/// image's candidates), and each ground truth's features are computed once. `generator` and
-/// `distance` should live on a device without autodiff. `masks[k]` is image k's rarity mask
-/// `[1, 1, H, W]` (loss rebalancing), or none.
+/// without gradients and keep the one whose render is nearest to `y_k` under `distance`
+/// (the argmin of [`candidate_distances`]).
 #[allow(clippy::too_many_arguments)]
 pub fn select_nearest_latents(
     generator: &Generator,
@@ -277,13 +306,49 @@ pub fn select_nearest_latents(
     masks: Option<&[Tensor<4>]>,
     batch: usize,
     device: &Device,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Vec<Selection> {
+    candidate_distances(
+        generator, distance, pairs, candidates, masks, batch, device, progress,
+    )
+    .iter()
+    .map(|row| nearest(row))
+    .collect()
+}
+
+/// The nearest entry of a row of candidate distances.
+pub fn nearest(row: &[f32]) -> Selection {
+    let (index, &distance) = row
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap_or((0, &f32::INFINITY));
+    Selection { index, distance }
+}
+
+/// The distance `L` from every candidate code's render of image `k` to its photo `y_k`:
+/// one row per image, one entry per candidate (every image has the same number of candidates).
+///
+/// Several images and codes share each forward pass (`batch` renders at most; at least one
+/// image's candidates), and each photo's features are computed once. `generator` and
+/// `distance` should live on a device without autodiff. `masks[k]` is image k's rarity mask
+/// `[1, 1, H, W]` (loss rebalancing), or none.
+#[allow(clippy::too_many_arguments)]
+pub fn candidate_distances(
+    generator: &Generator,
+    distance: &PerceptualDistance,
+    pairs: &[&Pair],
+    candidates: &[Vec<LatentCode>],
+    masks: Option<&[Tensor<4>]>,
+    batch: usize,
+    device: &Device,
+    mut progress: impl FnMut(usize),
+) -> Vec<Vec<f32>> {
     let num_classes = generator.num_classes();
     let m = candidates.first().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(pairs.len());
     if m == 0 {
-        return out;
+        return vec![Vec::new(); pairs.len()];
     }
     let images_per_pass = (batch / m).max(1);
     for start in (0..pairs.len()).step_by(images_per_pass) {
@@ -313,73 +378,11 @@ pub fn select_nearest_latents(
             .distance(&real, &fake, mask)
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap_or_default();
-        for i in 0..g {
-            let row = &d[i * m..(i + 1) * m];
-            let (index, &best) = row
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .unwrap_or((0, &f32::INFINITY));
-            out.push(Selection {
-                index,
-                distance: best,
-            });
-        }
+            .unwrap_or_else(|_| vec![f32::NAN; g * m]);
+        out.extend(d.chunks(m).map(<[f32]>::to_vec));
         progress(g);
     }
     out
-}
-
-/// The `config.candidates` codes image `k` (its index in the dataset) tries in round `round`:
-/// seeds [`candidate_seed`]`(config.seed, round, k, j)`.
-pub fn round_candidates(
-    config: &TrainingConfig,
-    chosen: &[usize],
-    round: usize,
-) -> Vec<Vec<LatentCode>> {
-    let g = &config.generator;
-    let (c, h, w) = (g.latent_channels, g.height, g.width);
-    let m = config.candidates.max(1);
-    chosen
-        .iter()
-        .map(|&k| {
-            (0..m)
-                .map(|j| LatentCode::from_seed(candidate_seed(config.seed, round, k, j), c, h, w))
-                .collect()
-        })
-        .collect()
-}
-
-/// Step 2 of a round for either [`Method`]: the code each chosen image trains with, and (for
-/// cIMLE) the selections behind them.
-///
-/// - [`Method::Cimle`]: image `chosen[i]` gets [`round_candidates`]; `select` renders them and
-///   returns, per image, the nearest one ([`select_nearest_latents`] on burn, or the CPU path's
-///   [`crate::cpu_train::CpuTrainer::select`]), which is kept.
-/// - [`Method::Crn`]: the zero code for every image; `select` is not called and no selections
-///   are returned: the round then regresses `T(x_k, 0)` onto `y_k`.
-pub fn round_codes(
-    config: &TrainingConfig,
-    chosen: &[usize],
-    round: usize,
-    select: impl FnOnce(&[Vec<LatentCode>]) -> Vec<Selection>,
-) -> (Vec<LatentCode>, Vec<Selection>) {
-    let g = &config.generator;
-    let (c, h, w) = (g.latent_channels, g.height, g.width);
-    match config.method {
-        Method::Crn => (vec![Method::zero_code(c, h, w); chosen.len()], Vec::new()),
-        Method::Cimle => {
-            let candidates = round_candidates(config, chosen, round);
-            let selections = select(&candidates);
-            let codes = selections
-                .iter()
-                .zip(candidates)
-                .map(|(s, mut c)| c.swap_remove(s.index))
-                .collect();
-            (codes, selections)
-        }
-    }
 }
 
 /// Renders per forward pass during selection, from the memory one render needs and the
@@ -559,47 +562,6 @@ mod tests {
         }
     }
 
-    /// CRN's step 2 hands every image the zero code and renders nothing: the selection's
-    /// progress callback is never called and no selection comes back. cIMLE's picks one of its
-    /// m seeded candidates per image.
-    #[test]
-    fn a_crn_round_trains_with_the_zero_code_and_selects_nothing() {
-        let device = Device::flex();
-        let cfg = Preset::Tiny.config();
-        let g = cfg.init_seeded(&device, 2);
-        let dist = tiny_distance(&device);
-        let pairs = [synth_pair(&cfg, 0), synth_pair(&cfg, 1)];
-        let refs: Vec<&Pair> = pairs.iter().collect();
-        let config = TrainingConfig::new(cfg.clone())
-            .with_candidates(3)
-            .with_method(Method::Crn);
-        let (codes, selections) = round_codes(&config, &[4, 9], 0, |_| {
-            panic!("a CRN round must not run the selection")
-        });
-        assert!(selections.is_empty());
-        assert_eq!(codes.len(), 2);
-        for code in &codes {
-            assert_eq!(code.shape(), [cfg.latent_channels, cfg.height, cfg.width]);
-            assert!(code.data().iter().all(|&v| v == 0.0));
-        }
-
-        let config = config.with_method(Method::Cimle);
-        let mut done = 0;
-        let (codes, selections) = round_codes(&config, &[4, 9], 0, |candidates| {
-            select_nearest_latents(&g, &dist, &refs, candidates, None, 6, &device, |n| {
-                done += n
-            })
-        });
-        assert_eq!((done, selections.len()), (2, 2));
-        for ((code, sel), k) in codes.iter().zip(&selections).zip([4, 9]) {
-            let seed = candidate_seed(config.seed, 0, k, sel.index);
-            assert_eq!(
-                code,
-                &LatentCode::from_seed(seed, cfg.latent_channels, cfg.height, cfg.width)
-            );
-        }
-    }
-
     /// A CRN step is plain regression: its loss is the distance from `T(x, 0)` to `y` (what the
     /// generator renders with the zero code before the step), not the distance of a random
     /// code's render.
@@ -615,7 +577,11 @@ mod tests {
         let vgg = Vgg19Features::random(1, &Vgg19Config { width_div: 16 }, &device).unwrap();
         let train_distance = PerceptualDistance::new(vgg.clone().fork(&ad), LayerWeights::paper());
         let d = PerceptualDistance::new(vgg, LayerWeights::paper());
-        let (codes, _) = round_codes(&config, &[0], 0, |_| unreachable!("CRN selects nothing"));
+        let mut state = crate::selection::MethodState::default();
+        let codes = crate::selection::round_codes(&config, &mut state, &[0], 0, |_, _| {
+            unreachable!("CRN selects nothing")
+        })
+        .codes;
         // The distance of a render to the photo, without gradients.
         let distance_of = |code: &LatentCode| -> f32 {
             let inference = generator.valid();

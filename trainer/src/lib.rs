@@ -17,5 +17,6 @@ pub mod perceptual;
 pub mod picture;
 pub mod rebalance;
 pub mod run;
+pub mod selection;
 pub mod synth;
 pub mod video;

@@ -193,11 +193,25 @@ struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
-    /// cimle (conditional IMLE: each image trains with the nearest of m codes) or crn (the
-    /// regression baseline: the same generator fed the zero code, no selection, same budget).
-    /// The weights file records it, and sampling a crn model uses the zero code.
+    /// cimle (conditional IMLE: each image trains with the nearest of m codes), rs-imle
+    /// (rejection-sampling IMLE: candidates closer than epsilon are rejected first),
+    /// adaptive-imle (per-image thresholds decide when a code changes) or crn (the regression
+    /// baseline: the same generator fed the zero code, no selection, same budget). The weights
+    /// file records it, and sampling a crn model uses the zero code.
     #[arg(long, default_value = "cimle")]
     method: Method,
+    /// rs-imle: epsilon as a fraction of the median distance between two training photos.
+    #[arg(long)]
+    rs_epsilon_ratio: Option<f64>,
+    /// adaptive-imle: gamma, how much a threshold tightens when reached (tau <- (1 - gamma) d).
+    #[arg(long)]
+    adaptive_gamma: Option<f64>,
+    /// adaptive-imle: rounds an image trains with a code before it may change.
+    #[arg(long)]
+    adaptive_staleness: Option<usize>,
+    /// adaptive-imle: rounds after which an image's code is replaced anyway.
+    #[arg(long)]
+    adaptive_force: Option<usize>,
     /// Draw S uniformly instead of in proportion to rarity (supplementary appendix A).
     #[arg(long)]
     no_dataset_rebalance: bool,
@@ -736,8 +750,21 @@ fn train_command(args: TrainArgs) -> Result<()> {
         data_desc,
         vgg_desc,
     } = prepare_training(&args.budget, rebalance)?;
+    if args
+        .rs_epsilon_ratio
+        .is_some_and(|r| !(r.is_finite() && r >= 0.0))
+        || args
+            .adaptive_gamma
+            .is_some_and(|g| !(0.0..1.0).contains(&g))
+    {
+        bail!("--rs-epsilon-ratio must be a number >= 0 and --adaptive-gamma in [0, 1)");
+    }
     let config = config
         .with_method(args.method)
+        .with_rs_epsilon_ratio(args.rs_epsilon_ratio)
+        .with_adaptive_gamma(args.adaptive_gamma)
+        .with_adaptive_staleness(args.adaptive_staleness)
+        .with_adaptive_force(args.adaptive_force)
         .with_dataset_rebalance(!args.no_dataset_rebalance)
         .with_loss_rebalance(!args.no_loss_rebalance);
     let (h, w) = (config.generator.height, config.generator.width);
@@ -757,8 +784,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
         if config.loss_rebalance { "on" } else { "off" }
     );
     match config.method {
-        Method::Cimle => eprintln!(
-            "  {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
+        Method::Cimle | Method::RsImle | Method::AdaptiveImle => eprintln!(
+            "  {}: {} rounds x (select {} images x {} codes, then {} Adam steps of batch {})",
+            config.method,
             config.rounds,
             config.images_per_round,
             config.candidates,

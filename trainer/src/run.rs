@@ -30,11 +30,12 @@ use crate::engine::{Engine, TrainPath};
 use crate::evaluate::evaluate_on_synth;
 use crate::imle::{
     METHOD_METADATA_KEY, Method, Pair, TrainingConfig, auto_selection_batch, available_memory,
-    candidate_seed, choose_indices, round_codes, round_lr,
+    candidate_seed, choose_indices, round_lr,
 };
 use crate::perceptual::{LayerWeights, Vgg19Features};
 use crate::picture::{RgbImage, grid, line_chart, write_atomic};
 use crate::rebalance::{RarityScores, RebalancedSampler, largest_classes};
+use crate::selection::{MethodState, RS_EPSILON_RATIO, round_codes, rs_epsilon};
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"CIMLECKP";
 /// 2: the state names its optimiser format (`cimle-adam` or `burn`); 1: always burn's.
@@ -100,6 +101,10 @@ pub struct RunState {
     /// The learning curve so far (`--eval-every`).
     #[serde(default)]
     pub evals: Vec<EvalPoint>,
+    /// What the training method remembers across rounds (RS-IMLE's ε, Adaptive IMLE's
+    /// thresholds).
+    #[serde(default)]
+    pub method: MethodState,
 }
 
 fn burn_optimizer() -> String {
@@ -336,6 +341,7 @@ pub fn train_run(
             layer_weights,
             optimizer: options.path.optimizer_format().to_string(),
             evals: Vec::new(),
+            method: MethodState::default(),
         };
         let engine =
             Engine::new(options.path, config, vgg, layer_weights, device).map_err(|why| {
@@ -384,27 +390,53 @@ pub fn train_run(
         let selected: Vec<&Pair> = chosen.iter().map(|&i| &pairs[i]).collect();
         let photos = engine.photos(&selected);
 
-        // 2. Nearest of m codes per image, rendered without gradients (cIMLE); the zero code
-        //    for every image, nothing rendered (CRN).
-        let pb = match config.method {
-            Method::Cimle => progress_bar(
+        // 2. The code of each image (crate::selection): the nearest of m rendered without
+        //    gradients (cIMLE and its successors), or the zero code (CRN, nothing rendered).
+        let pb = if config.method.uses_codes() {
+            progress_bar(
                 selected.len() as u64,
                 format!("{label} select"),
                 options.progress,
-            ),
-            Method::Crn => ProgressBar::hidden(),
-        };
-        let (codes, selections) = round_codes(config, &chosen, round, |candidates| {
-            engine.select(
-                &selected,
-                &photos,
-                candidates,
-                masks.as_deref(),
-                batch,
-                |n| pb.inc(n as u64),
             )
-        });
+        } else {
+            ProgressBar::hidden()
+        };
+        if config.method == Method::RsImle && state.method.epsilon.is_none() {
+            let sample: Vec<&Pair> = pairs.iter().take(64).collect();
+            let ratio = config.rs_epsilon_ratio.unwrap_or(RS_EPSILON_RATIO);
+            let epsilon = rs_epsilon(&engine.photo_distances(&sample), ratio);
+            if options.progress {
+                eprintln!(
+                    "  RS-IMLE: epsilon = {epsilon:.4} ({ratio} x the median distance between training photos)"
+                );
+            }
+            state.method.epsilon = Some(epsilon);
+        }
+        let round_codes = round_codes(
+            config,
+            &mut state.method,
+            &chosen,
+            round,
+            |positions, candidates| {
+                let sub_pairs: Vec<&Pair> = positions.iter().map(|&i| selected[i]).collect();
+                let sub_masks: Option<Vec<Vec<f32>>> = masks
+                    .as_ref()
+                    .map(|all| positions.iter().map(|&i| all[i].clone()).collect());
+                engine.candidate_distances(
+                    &sub_pairs,
+                    &photos.subset(positions),
+                    candidates,
+                    sub_masks.as_deref(),
+                    batch,
+                    |n| pb.inc(n as u64),
+                )
+            },
+        );
         pb.finish_and_clear();
+        let codes = &round_codes.codes;
+        let training: Vec<usize> = (0..selected.len())
+            .filter(|&i| round_codes.trains[i])
+            .collect();
 
         // 3. L Adam steps on the selected pairs.
         let pb = progress_bar(
@@ -419,12 +451,15 @@ pub fn train_run(
             let mut idx = Vec::with_capacity(bs);
             while idx.len() < bs {
                 if order.is_empty() {
-                    order = choose_indices(&mut state.rng, selected.len(), selected.len());
+                    order = choose_indices(&mut state.rng, training.len(), training.len())
+                        .into_iter()
+                        .map(|i| training[i])
+                        .collect();
                 }
                 idx.extend(order.pop());
             }
             let loss = engine
-                .step(&selected, &codes, &photos, &idx, masks.as_deref(), lr)
+                .step(&selected, codes, &photos, &idx, masks.as_deref(), lr)
                 .map_err(|e| RunError::NonFinite {
                     round: round + 1,
                     step: step + 1,
@@ -525,15 +560,35 @@ pub fn train_run(
                 .filter(|l| l.0 == round)
                 .map(|l| l.2)
                 .collect();
-            let distances: Vec<f32> = selections.iter().map(|s| s.distance).collect();
+            let distances: Vec<f32> = round_codes
+                .distances
+                .iter()
+                .copied()
+                .filter(|d| d.is_finite())
+                .collect();
             let loss = if losses.is_empty() {
                 "no training steps".to_string()
             } else {
                 format!("mean training loss {:.4}", mean(&losses))
             };
+            let st = &round_codes.stats;
             let selection = match config.method {
                 Method::Cimle => format!("mean selected distance {:.4}", mean(&distances)),
                 Method::Crn => "regression (CRN, zero code)".to_string(),
+                Method::RsImle => format!(
+                    "mean selected distance {:.4}, {} of {} candidates rejected, {} images sat out",
+                    mean(&distances),
+                    st.rejected,
+                    st.rendered,
+                    st.sat_out
+                ),
+                Method::AdaptiveImle => format!(
+                    "mean code distance {:.4}, codes kept {}, replaced at threshold {}, forced {}",
+                    mean(&distances),
+                    st.kept,
+                    st.reached,
+                    st.forced
+                ),
             };
             eprintln!(
                 "{label}: {selection}, {loss}, {:.1} s",
@@ -575,6 +630,7 @@ mod tests {
             layer_weights: LayerWeights::paper(),
             optimizer: "cimle-adam".into(),
             evals: Vec::new(),
+            method: MethodState::default(),
         };
         let bytes = encode_checkpoint(&state, b"model", b"optim");
         let (s, m, o) = decode_checkpoint(&bytes).unwrap();
