@@ -1,4 +1,4 @@
-//! Generator configuration and its named presets (METHOD.md "Generator").
+//! Generator configuration and its named presets (docs/METHOD.md "Generator").
 //!
 //! One code path serves every size: the resolution, the width of every refinement module, the
 //! noise encoder's width, the latent channels and the class set are all values of
@@ -111,7 +111,7 @@ impl Preset {
             Preset::Browser => GeneratorConfig::new(256, 512, vec![256, 256, 128, 128, 64, 32, 16])
                 .with_encoder_width(16)
                 .with_latent_channels(10),
-            // METHOD.md "Generator": 1024 channels up to 64x128, 512 at 128x256 and 256x512.
+            // docs/METHOD.md "Generator": 1024 channels up to 64x128, 512 at 128x256 and 256x512.
             Preset::Paper => {
                 GeneratorConfig::new(256, 512, vec![1024, 1024, 1024, 1024, 1024, 512, 512])
                     .with_encoder_width(100)

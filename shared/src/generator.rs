@@ -1,4 +1,4 @@
-//! The generator `T(x, z)` of METHOD.md "Generator": a noise encoder and a cascaded refinement
+//! The generator `T(x, z)` of docs/METHOD.md "Generator": a noise encoder and a cascaded refinement
 //! network (CRN; Chen & Koltun, ICCV 2017) as in the released conditional IMLE code
 //! (Li, Zhang & Malik, ICCV 2019, arXiv 1811.12373).
 //!
@@ -30,7 +30,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::config::GeneratorConfig;
 use crate::layout::Layout;
 
-/// LeakyReLU slope of every refinement and encoder layer (METHOD.md "Generator").
+/// LeakyReLU slope of every refinement and encoder layer (docs/METHOD.md "Generator").
 const LEAKY_SLOPE: f64 = 0.2;
 /// Std of the noise encoder's (truncated) normal initialisation in the released code.
 const ENCODER_INIT_STD: f64 = 0.15;
@@ -84,7 +84,7 @@ fn resize_area(x: Tensor<4>, factor: usize) -> Tensor<4> {
 }
 
 /// Layouts as the one-hot tensor `x[n, p, i, j] = 1` iff pixel (i, j) of layout n has class p
-/// (METHOD.md "Generator"): `[N, num_classes, H, W]`. Class ids at or above `num_classes` get
+/// (docs/METHOD.md "Generator"): `[N, num_classes, H, W]`. Class ids at or above `num_classes` get
 /// an all-zero column (decoders never produce them).
 pub fn one_hot(layouts: &[&Layout], num_classes: usize, device: &Device) -> Tensor<4> {
     let (h, w) = layouts
@@ -140,7 +140,7 @@ fn conv3x3(c_in: usize, c_out: usize, bias: bool) -> Conv2dConfig {
 }
 
 /// Layer norm over C x H x W of each sample with a per-channel scale and offset
-/// (TF-slim's `layer_norm`, METHOD.md "Details"): `GroupNorm` with one group.
+/// (TF-slim's `layer_norm`, docs/METHOD.md "Details"): `GroupNorm` with one group.
 fn layer_norm(channels: usize, device: &Device) -> GroupNorm {
     GroupNormConfig::new(1, channels).init(device)
 }
@@ -160,7 +160,7 @@ pub fn global_code(noise: Tensor<4>) -> Tensor<4> {
 }
 
 /// The noise encoder: `concat[x, z] -> conv3x3+LN+LReLU -> conv3x3+LN+LReLU -> conv1x1`,
-/// turning the spatial noise into `L` feature channels (METHOD.md "Generator"); with the global
+/// turning the spatial noise into `L` feature channels (docs/METHOD.md "Generator"); with the global
 /// code on, `concat[x, z, g]`.
 #[derive(Module, Debug)]
 pub struct NoiseEncoder {
@@ -346,7 +346,7 @@ impl Generator {
     }
 
     /// The same network with a freshly initialised noise encoder: the released schedule does
-    /// this after round 6 (METHOD.md "Details"). `seed` makes the new encoder reproducible.
+    /// this after round 6 (docs/METHOD.md "Details"). `seed` makes the new encoder reproducible.
     pub fn with_new_noise_encoder(
         self,
         config: &GeneratorConfig,

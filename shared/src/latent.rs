@@ -1,4 +1,4 @@
-//! Latent codes: the spatial noise map `z` of METHOD.md "Generator".
+//! Latent codes: the spatial noise map `z` of docs/METHOD.md "Generator".
 //!
 //! A code is `latent_channels x H x W` i.i.d. N(0, 1) numbers drawn from a `u64` seed by a
 //! portable generator (xoshiro256** seeded through SplitMix64, normals by Box-Muller with the

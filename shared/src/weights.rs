@@ -1,4 +1,4 @@
-//! The weights file: one versioned, self-describing format (METHOD.md "Generator").
+//! The weights file: one versioned, self-describing format (docs/METHOD.md "Generator").
 //!
 //! A weights file is a plain [safetensors](https://github.com/huggingface/safetensors) file, so
 //! any tool that reads safetensors can open it. Its metadata holds:

@@ -1,4 +1,4 @@
-//! `cimle compare`: the comparison the paper makes (METHOD.md "What the paper shows": "Baselines
+//! `cimle compare`: the comparison the paper makes (docs/METHOD.md "What the paper shows": "Baselines
 //! trained with the same rebalancing still lack diversity"; supplementary B, figure 1, and the
 //! temporal consistency of figure 4).
 //!

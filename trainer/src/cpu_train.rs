@@ -1,4 +1,4 @@
-//! Steps 2 and 3 of conditional IMLE (METHOD.md "Training") on cimle's CPU kernels: the
+//! Steps 2 and 3 of conditional IMLE (docs/METHOD.md "Training") on cimle's CPU kernels: the
 //! nearest-code selection and the Adam steps, with the generator ([`CpuGenerator`]), the distance
 //! ([`CpuVgg`]) and the optimiser ([`Adam`]) written out by hand. This is the trainer's CPU path;
 //! the GPU path runs the same steps through burn ([`crate::imle`]).
@@ -77,7 +77,7 @@ impl CpuTrainer {
             .collect()
     }
 
-    /// Step 2 of METHOD.md "Training" for `pairs[k]` with its codes `candidates[k]`: the nearest
+    /// Step 2 of docs/METHOD.md "Training" for `pairs[k]` with its codes `candidates[k]`: the nearest
     /// of them to the photo under `L` (the argmin of [`CpuTrainer::candidate_distances`]).
     pub fn select(
         &self,
@@ -167,7 +167,7 @@ impl CpuTrainer {
         (loss, grads)
     }
 
-    /// Step 3 of METHOD.md "Training": one Adam step on a mini-batch of selected pairs with their
+    /// Step 3 of docs/METHOD.md "Training": one Adam step on a mini-batch of selected pairs with their
     /// codes, photo features and rarity masks. Returns the mini-batch's mean loss; a loss that is
     /// not finite is an error and leaves the generator unchanged.
     pub fn step(

@@ -1,4 +1,4 @@
-//! Measuring a model on built-in scenes (METHOD.md "What the paper shows"): diversity, and how
+//! Measuring a model on built-in scenes (docs/METHOD.md "What the paper shows"): diversity, and how
 //! well the generated appearance factors cover the true, skewed factor distributions.
 //!
 //! - Diversity: the mean pairwise perceptual distance between K samples of one layout, averaged

@@ -1,4 +1,4 @@
-//! Conditional IMLE training (METHOD.md "Training: conditional IMLE").
+//! Conditional IMLE training (docs/METHOD.md "Training: conditional IMLE").
 //!
 //! Repeat for every round:
 //! 1. pick a batch S of training pairs `(x_k, y_k)`;
@@ -10,7 +10,7 @@
 //! by 10, as the released code does.
 //!
 //! The same loop also trains the regression baseline the paper compares against ([`Method::Crn`],
-//! METHOD.md "The problem" and "What the paper shows"): the same generator given the zero code,
+//! docs/METHOD.md "The problem" and "What the paper shows"): the same generator given the zero code,
 //! step 2 skipped, step 3 minimising `L(y_k, T(x_k, 0))` ([`round_codes`]).
 
 use std::collections::BTreeMap;
@@ -30,9 +30,9 @@ use crate::perceptual::{Features, PerceptualDistance, rgb_to_tensor};
 
 /// How a generator is trained, and so how it is sampled.
 ///
-/// - [`Method::Cimle`]: conditional IMLE (METHOD.md "Training: conditional IMLE"): every image's
+/// - [`Method::Cimle`]: conditional IMLE (docs/METHOD.md "Training: conditional IMLE"): every image's
 ///   training code is the nearest of m random codes; samples use one Gaussian code per seed.
-/// - [`Method::Crn`]: the regression baseline (CRN, METHOD.md "The problem"): the same generator
+/// - [`Method::Crn`]: the regression baseline (CRN, docs/METHOD.md "The problem"): the same generator
 ///   with its latent input all zeros, so the noise encoder sees zeros; each step minimises
 ///   `L(y_k, T(x_k, 0))` directly (with the rarity mask when loss rebalancing is on), with no
 ///   nearest-code selection. Such a model is sampled with the zero code whatever the seed
@@ -294,7 +294,7 @@ fn interleave(t: Tensor<4>, m: usize) -> Tensor<4> {
         .reshape([n * m, c, h, w])
 }
 
-/// Step 2 of METHOD.md "Training": for every image `k`, render all its candidate codes
+/// Step 2 of docs/METHOD.md "Training": for every image `k`, render all its candidate codes
 /// without gradients and keep the one whose render is nearest to `y_k` under `distance`
 /// (the argmin of [`candidate_distances`]).
 #[allow(clippy::too_many_arguments)]
@@ -409,7 +409,7 @@ pub fn available_memory() -> u64 {
         .map_or(2 << 30, |kb| kb * 1024)
 }
 
-/// Step 3 of METHOD.md "Training": one Adam step on a mini-batch of selected pairs,
+/// Step 3 of docs/METHOD.md "Training": one Adam step on a mini-batch of selected pairs,
 /// minimising `L(y_k, T(x_k, z_k*))`, where `photos` are the features of the pairs' photos
 /// (computed once per round: they do not change). Returns the updated generator and the
 /// batch's mean loss.

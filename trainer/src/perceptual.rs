@@ -1,4 +1,4 @@
-//! The perceptual distance `L` of conditional IMLE: METHOD.md "Distance L (perceptual, VGG-19)",
+//! The perceptual distance `L` of conditional IMLE: docs/METHOD.md "Distance L (perceptual, VGG-19)",
 //! "Loss rebalancing" and "Details of the released code worth keeping"; supplementary material
 //! ("Distance Metric", equation (1), and "Loss Rebalancing").
 //!
@@ -426,7 +426,7 @@ pub fn load_vgg19(path: impl AsRef<Path>, device: &Device) -> Result<Vgg19Featur
 
 /// `[N, 1, H, W]` rarity mask to the six layers' sizes, by area (average) downsampling: the
 /// pixel and conv1_2 terms use it as is, then each further layer halves it with the same 2x2
-/// average pooling the network applies, so every map has exactly its layer's size (METHOD.md
+/// average pooling the network applies, so every map has exactly its layer's size (docs/METHOD.md
 /// "Loss rebalancing": `M̂_i` is the mask downsampled to layer i's size).
 pub fn mask_pyramid(mask: Tensor<4>) -> [Tensor<4>; 6] {
     let pool = |m: &Tensor<4>| avg_pool2d(m.clone(), AvgPoolOptions::new([2, 2]));
@@ -479,7 +479,7 @@ pub struct LayerWeights(pub [f32; 6]);
 
 impl LayerWeights {
     /// CRN's GTA-5 weights, used by the released conditional IMLE code:
-    /// `[1, 1/1.4, 1/1.8, 1/1.3, 1/2.2, 10/0.62]` (METHOD.md "Distance L").
+    /// `[1, 1/1.4, 1/1.8, 1/1.3, 1/2.2, 10/0.62]` (docs/METHOD.md "Distance L").
     pub fn paper() -> Self {
         Self([1.0, 1.0 / 1.4, 1.0 / 1.8, 1.0 / 1.3, 1.0 / 2.2, 10.0 / 0.62])
     }
@@ -549,7 +549,7 @@ fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 tensor data")
 }
 
-/// The distance `L` of METHOD.md: a VGG-19 and the six layer weights.
+/// The distance `L` of docs/METHOD.md: a VGG-19 and the six layer weights.
 #[derive(Debug)]
 pub struct PerceptualDistance {
     vgg: Vgg19Features,

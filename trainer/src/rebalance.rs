@@ -1,4 +1,4 @@
-//! Rarity scores and the two rebalancings of METHOD.md "Dataset rebalancing" and "Loss
+//! Rarity scores and the two rebalancings of docs/METHOD.md "Dataset rebalancing" and "Loss
 //! rebalancing" (the paper's supplementary, appendix A).
 //!
 //! 1. For image k and class p present in it, the average colour `c_k(p)` ([`average_colors`]).
@@ -43,7 +43,7 @@ use crate::imle::Pair;
 /// in 67 images or fewer).
 pub const DEFAULT_MIN_IMAGES: usize = 68;
 
-/// Number of classes that share the batch S (METHOD.md "Dataset rebalancing": the five classes of
+/// Number of classes that share the batch S (docs/METHOD.md "Dataset rebalancing": the five classes of
 /// largest total area).
 pub const REBALANCED_CLASSES: usize = 5;
 
@@ -109,7 +109,7 @@ pub enum RarityError {
 /// `c_k(p)` for every class p: the mean RGB of the pixels of class p, in **0..255** units, or
 /// `None` where p is absent from the layout.
 ///
-/// METHOD.md "Dataset rebalancing": `c_k(p) = Σ 1[x_k^{ij} = p] y_k^{ij} / Σ 1[x_k^{ij} = p]`.
+/// docs/METHOD.md "Dataset rebalancing": `c_k(p) = Σ 1[x_k^{ij} = p] y_k^{ij} / Σ 1[x_k^{ij} = p]`.
 ///
 /// # Panics
 /// If `image` does not hold `layout.height() * layout.width() * 3` bytes (RGB8, row-major).
@@ -131,7 +131,7 @@ pub fn average_colors(image: &[u8], layout: &Layout) -> [Option<[f64; 3]>; NUM_C
             sums[p][c] += u64::from(px[c]);
         }
     }
-    // METHOD.md "Dataset rebalancing": c_k(p), the class's pixel sum over its pixel count.
+    // docs/METHOD.md "Dataset rebalancing": c_k(p), the class's pixel sum over its pixel count.
     std::array::from_fn(|p| (counts[p] > 0).then(|| sums[p].map(|s| s as f64 / counts[p] as f64)))
 }
 
@@ -216,7 +216,7 @@ fn lower_mul(m: &Mat3, x: &[f64; D]) -> [f64; D] {
 /// A 3-D Gaussian kernel density estimate, exactly as `scipy.stats.gaussian_kde(points.T)` with
 /// its defaults.
 ///
-/// METHOD.md "Dataset rebalancing": `D_p`, the KDE of a class's average colours. Bandwidth by
+/// docs/METHOD.md "Dataset rebalancing": `D_p`, the KDE of a class's average colours. Bandwidth by
 /// Scott's rule: factor `n^(-1/(d+4))`, d = 3; kernel covariance `Σ = cov(points) · factor²`
 /// (unbiased, unweighted); `D(x) = (1/n) Σ_i N(x; x_i, Σ)`. The determinant and the Mahalanobis
 /// distances come from a hand-written 3x3 Cholesky factor `Σ = L Lᵀ`: the points are stored
@@ -249,13 +249,13 @@ impl GaussianKde {
         if !(ridge.is_finite() && ridge >= 0.0) || points.iter().flatten().any(|v| !v.is_finite()) {
             return Err(RarityError::NonFinite);
         }
-        // METHOD.md "Dataset rebalancing": Scott's rule, factor = n^(-1/(d+4)).
+        // docs/METHOD.md "Dataset rebalancing": Scott's rule, factor = n^(-1/(d+4)).
         let factor = (n as f64).powf(-1.0 / (D as f64 + 4.0));
         let mut data_cov = data_covariance(points);
         for (i, row) in data_cov.iter_mut().enumerate() {
             row[i] += ridge;
         }
-        // METHOD.md "Dataset rebalancing": kernel covariance = data covariance × factor².
+        // docs/METHOD.md "Dataset rebalancing": kernel covariance = data covariance × factor².
         let covariance = data_cov.map(|row| row.map(|v| v * factor * factor));
         let chol = cholesky3(&data_cov)
             .ok_or(RarityError::SingularCovariance { n })?
@@ -297,7 +297,7 @@ impl GaussianKde {
     /// `D(x) = (1/n) Σ_i N(x; x_i, Σ)` (scipy's `kde(x)`).
     pub fn density(&self, x: [f64; 3]) -> f64 {
         let z = lower_mul(&self.inv_chol, &x);
-        // METHOD.md "Dataset rebalancing": D_p(x), the mean of the kernels at x.
+        // docs/METHOD.md "Dataset rebalancing": D_p(x), the mean of the kernels at x.
         let sum: f64 = self
             .whitened
             .iter()
@@ -501,7 +501,7 @@ impl RarityScores {
                 Err(_) => return skipped,
             };
             for (&k, density) in images.iter().zip(kde.densities(&points)) {
-                // METHOD.md "Dataset rebalancing": R_p(k) = 1 / D_p(c_k(p)) (0 when p is absent).
+                // docs/METHOD.md "Dataset rebalancing": R_p(k) = 1 / D_p(c_k(p)) (0 when p is absent).
                 scores[k][p] = 1.0 / density;
             }
             ClassKde {
@@ -603,7 +603,7 @@ impl RarityScores {
 /// The `k` classes of largest total area (pixel count) over the layouts, largest first (ties by
 /// class id); classes with no pixel at all are never returned, so fewer than `k` may come back.
 ///
-/// METHOD.md "Dataset rebalancing": the classes that share the batch S ([`REBALANCED_CLASSES`]).
+/// docs/METHOD.md "Dataset rebalancing": the classes that share the batch S ([`REBALANCED_CLASSES`]).
 pub fn largest_classes<'a>(layouts: impl IntoIterator<Item = &'a Layout>, k: usize) -> Vec<u8> {
     let mut total = [0u64; NUM_CLASSES];
     for layout in layouts {
@@ -614,7 +614,7 @@ pub fn largest_classes<'a>(layouts: impl IntoIterator<Item = &'a Layout>, k: usi
     let mut ids: Vec<u8> = (0..NUM_CLASSES as u8)
         .filter(|&p| total[usize::from(p)] > 0)
         .collect();
-    // METHOD.md "Dataset rebalancing": the classes with the largest total area over the dataset.
+    // docs/METHOD.md "Dataset rebalancing": the classes with the largest total area over the dataset.
     ids.sort_by(|&a, &b| {
         total[usize::from(b)]
             .cmp(&total[usize::from(a)])
@@ -637,7 +637,7 @@ struct ClassDraw {
     cumulative: Option<Vec<f64>>,
 }
 
-/// Draws the batch S of METHOD.md "Dataset rebalancing".
+/// Draws the batch S of docs/METHOD.md "Dataset rebalancing".
 ///
 /// The batch is shared among the given classes by cycling over them: slot i of the batch belongs
 /// to class `classes[i % n]`, as in the released code. The shares therefore sum to |S| and differ
@@ -669,7 +669,7 @@ impl RebalancedSampler {
                     .iter()
                     .map(|row| {
                         let s = row.get(p).copied().unwrap_or(0.0);
-                        // METHOD.md "Dataset rebalancing": P(k) ∝ R_p(k).
+                        // docs/METHOD.md "Dataset rebalancing": P(k) ∝ R_p(k).
                         total += if usable(s) { s } else { 0.0 };
                         total
                     })
@@ -776,7 +776,7 @@ fn draw_proportional(cum: &[f64], rng: &mut PortableRng) -> usize {
 
 /// The normalised rarity mask `M̂ = M / max M` of one image, row-major `h * w`, in (0, 1].
 ///
-/// METHOD.md "Loss rebalancing": `M^k[i,j] = R_p(k)` for the pixel's class p. Only classes that
+/// docs/METHOD.md "Loss rebalancing": `M^k[i,j] = R_p(k)` for the pixel's class p. Only classes that
 /// appear in `layout` count for the maximum. Pixels of a class without a usable score (0: skipped
 /// or never seen; also NaN, infinite or negative) get the **smallest positive score among the
 /// image's classes**, i.e. they weigh like the image's most common-looking scored class: with no
@@ -796,7 +796,7 @@ pub fn rarity_mask(layout: &Layout, scores_of_image: &[f64; NUM_CLASSES]) -> Vec
     let per_class: [f32; NUM_CLASSES] = std::array::from_fn(|p| {
         let s = scores_of_image[p];
         let m = if usable(s) { s } else { floor };
-        // METHOD.md "Loss rebalancing": M̂ = M / max M.
+        // docs/METHOD.md "Loss rebalancing": M̂ = M / max M.
         (m / max) as f32
     });
     layout

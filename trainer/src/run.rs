@@ -365,7 +365,7 @@ pub fn train_run(
         let classes = largest_classes(pairs.iter().map(|p| &p.layout), 5);
         RebalancedSampler::new(scores, &classes)
     });
-    // M̂^k of METHOD.md "Loss rebalancing", as H x W numbers.
+    // M̂^k of docs/METHOD.md "Loss rebalancing", as H x W numbers.
     let mask_of = |k: usize| -> Option<Vec<f32>> {
         let scores = rarity.filter(|_| config.loss_rebalance)?;
         Some(scores.mask(k, &pairs[k].layout))

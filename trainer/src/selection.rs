@@ -4,7 +4,7 @@
 //! `m` codes of seeds [`candidate_seed`]`(run seed, round, k, j)` ([`round_candidates`]), so
 //! every code of a run is reproducible from its seed. Then:
 //!
-//! - **cIMLE** (METHOD.md "Training"): the nearest candidate to the photo under `L`.
+//! - **cIMLE** (docs/METHOD.md "Training"): the nearest candidate to the photo under `L`.
 //! - **CRN**: the zero code; nothing is rendered.
 //! - **RS-IMLE** (Vashist, Peng & Li, ECCV 2024, arXiv 2409.17439): candidates whose render is
 //!   closer than ε to the photo are rejected, then the nearest remaining one is taken. The

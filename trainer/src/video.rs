@@ -1,4 +1,4 @@
-//! Videos from the generator (supplementary appendix C; METHOD.md "What the paper shows"):
+//! Videos from the generator (supplementary appendix C; docs/METHOD.md "What the paper shows"):
 //!
 //! - **interpolation** (C.1): one layout, a latent code moving smoothly from one seed's code to
 //!   another's ([`interpolation_codes`]);

@@ -26,7 +26,7 @@ use crate::latent::LatentCode;
 use crate::layout::Layout;
 use crate::weights::{WeightsError, generator_from_tensors, generator_tensors};
 
-/// LeakyReLU slope of every layer (METHOD.md "Generator").
+/// LeakyReLU slope of every layer (docs/METHOD.md "Generator").
 const LEAKY_SLOPE: f32 = 0.2;
 
 /// One named parameter.

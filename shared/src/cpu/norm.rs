@@ -6,7 +6,7 @@
 //! y = a if a > 0 else slope · a    (slope = 0 gives a ReLU)
 //! ```
 //!
-//! This is burn's `GroupNorm` with one group (TF-slim's `layer_norm`, METHOD.md "Details") followed
+//! This is burn's `GroupNorm` with one group (TF-slim's `layer_norm`, docs/METHOD.md "Details") followed
 //! by `leaky_relu`, as in every layer of the generator. Borders of the output are zero.
 
 use super::grid::{Map, zero_border};
