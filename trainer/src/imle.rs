@@ -227,6 +227,12 @@ pub struct TrainingConfig {
     /// `config.json` (older runs): cIMLE.
     #[config(default = "Method::Cimle")]
     pub method: Method,
+    /// Dataset rebalancing draws images in proportion to `R_p(k)^t` (`None`: 1, the paper's).
+    #[config(default = "None")]
+    pub sampling_temper: Option<f64>,
+    /// Loss rebalancing weighs pixels by `M̂^t` (`None`: 1, the paper's).
+    #[config(default = "None")]
+    pub mask_temper: Option<f64>,
     /// RS-IMLE's ε as a fraction of the median distance between two training photos (`None`:
     /// [`crate::selection::RS_EPSILON_RATIO`]).
     #[config(default = "None")]

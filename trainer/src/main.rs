@@ -165,7 +165,8 @@ struct BudgetArgs {
     /// With --data synth: number of scenes generated.
     #[arg(long, default_value_t = 400)]
     synth_count: usize,
-    /// Layer weights λ: `paper` (released GTA-5 constants) or `auto` (equal contributions on the data).
+    /// Layer weights λ: `paper` (released GTA-5 constants), `auto` (equal contributions on the
+    /// data), or six numbers for pixels, conv1_2 ... conv5_2 (e.g. 1,1,1,1,1,0).
     #[arg(long, default_value = "paper")]
     layer_weights: String,
     /// Map label colours that are in no Cityscapes label to the nearest class.
@@ -200,6 +201,14 @@ struct TrainArgs {
     /// file records it, and sampling a crn model uses the zero code.
     #[arg(long, default_value = "cimle")]
     method: Method,
+    /// Dataset rebalancing draws images in proportion to R_p(k)^T (1: the paper's; 0: uniform
+    /// among images with the class).
+    #[arg(long)]
+    sampling_temper: Option<f64>,
+    /// Loss rebalancing weighs pixels by the normalised rarity mask to the power T (1: the
+    /// paper's; 0: no weighting).
+    #[arg(long)]
+    mask_temper: Option<f64>,
     /// rs-imle: epsilon as a fraction of the median distance between two training photos.
     #[arg(long)]
     rs_epsilon_ratio: Option<f64>,
@@ -686,7 +695,24 @@ fn prepare_training(args: &BudgetArgs, rarity: bool) -> Result<Prepared> {
                 .collect();
             LayerWeights::calibrate(&probe, &couples)?
         }
-        other => bail!("--layer-weights {other}: choose paper or auto"),
+        other => {
+            let values: Vec<f32> = other
+                .split(',')
+                .map(|v| v.trim().parse::<f32>())
+                .collect::<Result<_, _>>()
+                .ok()
+                .filter(|v: &Vec<f32>| v.len() == 6 && v.iter().all(|x| x.is_finite() && *x >= 0.0))
+                .with_context(|| {
+                    format!(
+                        "--layer-weights {other}: choose paper, auto, or six weights >= 0 for \
+                         pixels, conv1_2, conv2_2, conv3_2, conv4_2, conv5_2 (e.g. 1,1,1,1,1,0)"
+                    )
+                })?;
+            if values.iter().all(|&x| x == 0.0) {
+                bail!("--layer-weights {other}: at least one weight must be above 0");
+            }
+            LayerWeights(values.try_into().expect("six values"))
+        }
     };
 
     let mut config = TrainingConfig::new(gen_cfg)
@@ -761,6 +787,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
     }
     let config = config
         .with_method(args.method)
+        .with_sampling_temper(args.sampling_temper)
+        .with_mask_temper(args.mask_temper)
         .with_rs_epsilon_ratio(args.rs_epsilon_ratio)
         .with_adaptive_gamma(args.adaptive_gamma)
         .with_adaptive_staleness(args.adaptive_staleness)

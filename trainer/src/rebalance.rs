@@ -550,6 +550,22 @@ impl RarityScores {
         rarity_mask(layout, &self.scores[k])
     }
 
+    /// The scores raised to the power `t` (`R_p(k)^t`; zeros stay zero): `t = 1` is the paper's
+    /// rebalancing, `t = 0` makes every present class equally rare (no rebalancing), values
+    /// between soften the spread (a road pixel weighs about 1/1000 of a sign pixel on the
+    /// built-in scenes at `t = 1`).
+    pub fn tempered(&self, t: f64) -> RarityScores {
+        let mut out = self.clone();
+        for row in &mut out.scores {
+            for s in row.iter_mut() {
+                if usable(*s) {
+                    *s = s.powf(t);
+                }
+            }
+        }
+        out
+    }
+
     /// The scores as CSV, for `cimle rarity --out scores.csv`: a header `image,<class names...>`
     /// and one row per image, `k,R_0(k),...,R_19(k)`. `names[p]` heads column p (quoted when it
     /// holds a comma or a quote); a missing name is written as `class<p>`.
@@ -827,6 +843,32 @@ pub fn rarity_mask_tensor(mask: &[f32], height: usize, width: usize, device: &De
         TensorData::new(mask.to_vec(), [1, 1, height, width]),
         device,
     )
+}
+
+#[cfg(test)]
+mod temper_tests {
+    use super::*;
+
+    #[test]
+    fn tempering_softens_the_spread_and_one_is_the_identity() {
+        let mut scores = RarityScores {
+            cache_key: String::new(),
+            min_images: 0,
+            classes: [ClassKde {
+                images: 2,
+                status: KdeStatus::Fitted,
+            }; NUM_CLASSES],
+            scores: vec![[0.0; NUM_CLASSES]; 2],
+        };
+        scores.scores[0][0] = 1000.0;
+        scores.scores[1][0] = 10.0;
+        assert_eq!(scores.tempered(1.0).scores, scores.scores);
+        let half = scores.tempered(0.5);
+        assert!((half.scores[0][0] / half.scores[1][0] - 10.0).abs() < 1e-9);
+        assert_eq!(half.scores[0][1], 0.0);
+        let none = scores.tempered(0.0);
+        assert_eq!(none.scores[0][0], none.scores[1][0]);
+    }
 }
 
 #[cfg(test)]

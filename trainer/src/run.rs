@@ -363,13 +363,17 @@ pub fn train_run(
     let previews: Vec<&Pair> = pairs.iter().take(3).collect();
     let sampler = rarity.filter(|_| config.dataset_rebalance).map(|scores| {
         let classes = largest_classes(pairs.iter().map(|p| &p.layout), 5);
-        RebalancedSampler::new(scores, &classes)
+        RebalancedSampler::new(
+            &scores.tempered(config.sampling_temper.unwrap_or(1.0)),
+            &classes,
+        )
     });
     // M̂^k of docs/METHOD.md "Loss rebalancing", as H x W numbers.
-    let mask_of = |k: usize| -> Option<Vec<f32>> {
-        let scores = rarity.filter(|_| config.loss_rebalance)?;
-        Some(scores.mask(k, &pairs[k].layout))
-    };
+    let mask_scores = rarity
+        .filter(|_| config.loss_rebalance)
+        .map(|scores| scores.tempered(config.mask_temper.unwrap_or(1.0)));
+    let mask_of =
+        |k: usize| -> Option<Vec<f32>> { Some(mask_scores.as_ref()?.mask(k, &pairs[k].layout)) };
 
     for round in state.rounds_done..config.rounds {
         let started = Instant::now();
