@@ -11,8 +11,8 @@ use core::str::FromStr;
 
 use burn::tensor::Device;
 
-/// A compute backend the trainer can run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A compute backend the trainer can run on (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Backend {
     /// wgpu when a physical GPU adapter exists, else the CPU: the trainer's default.
     #[default]

@@ -27,11 +27,14 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::adam::Adam;
+use crate::config::TrainingConfig;
 use crate::cpu_train::{CpuTrainer, photo_map};
 use crate::cpu_vgg::{CpuFeatures, CpuVgg, distance_terms};
-use crate::imle::{Pair, TrainingConfig, auto_selection_batch, available_memory, candidate_seed};
-use crate::perceptual::{CONV_INDICES, LayerWeights, Vgg19Features, load_vgg19};
+use crate::data::Pair;
+use crate::imle::{auto_selection_batch, available_memory, candidate_seed};
+use crate::perceptual::LayerWeights;
 use crate::synth::generate_scene;
+use crate::vgg::{CONV_INDICES, Vgg19Features, load_vgg19};
 
 /// Codes per image in the selection case (the released m).
 pub const CANDIDATES: usize = 10;
@@ -131,7 +134,7 @@ fn write_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> anyho
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let out = safetensors::serialize(views, None)?;
-    crate::picture::write_atomic(path, &out)?;
+    crate::fs::write_atomic(path, &out)?;
     Ok(())
 }
 
@@ -174,7 +177,7 @@ pub fn write_fixture(dir: &Path, preset: Preset, vgg: &Vgg19Features) -> anyhow:
     let (h, w, c) = (config.height, config.width, config.num_classes());
     let generator = config.init_seeded(&device, 0);
     let bytes = save_generator(&generator, &config, Precision::F32, &BTreeMap::new())?;
-    crate::picture::write_atomic(&dir.join("generator.safetensors"), &bytes)?;
+    crate::fs::write_atomic(&dir.join("generator.safetensors"), &bytes)?;
 
     // VGG-19 with torchvision's names (features.N.weight / .bias).
     let mut vgg_tensors = Vec::new();
@@ -215,7 +218,7 @@ pub fn write_fixture(dir: &Path, preset: Preset, vgg: &Vgg19Features) -> anyhow:
         layer_weights: weights.0,
         tolerance: tolerances(),
     };
-    crate::picture::write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
+    crate::fs::write_atomic(&dir.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
 
     // Inputs.
     let train = pairs(&config, 1, 11);
@@ -322,7 +325,7 @@ pub fn write_fixture(dir: &Path, preset: Preset, vgg: &Vgg19Features) -> anyhow:
         Precision::F32,
         &BTreeMap::new(),
     )?;
-    crate::picture::write_atomic(&dir.join("generator-step1.safetensors"), &stepped)?;
+    crate::fs::write_atomic(&dir.join("generator-step1.safetensors"), &stepped)?;
     Ok(())
 }
 

@@ -15,7 +15,8 @@ use crate::adam::Adam;
 use crate::cpu_vgg::{
     CpuFeatures, CpuVgg, distance_terms, distance_terms_backward, distances, mask_pyramid,
 };
-use crate::imle::{Pair, Selection, nearest};
+use crate::data::Pair;
+use crate::imle::{Selection, nearest};
 use crate::perceptual::LayerWeights;
 
 /// A training step whose loss is not a finite number.
@@ -190,7 +191,8 @@ impl CpuTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::perceptual::{PerceptualDistance, Vgg19Config, Vgg19Features, rgb_to_tensor};
+    use crate::perceptual::{PerceptualDistance, rgb_to_tensor};
+    use crate::vgg::{Vgg19Config, Vgg19Features};
     use burn::module::{Module, ModuleVisitor, Param as BurnParam};
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::tensor::{Device, Tensor, TensorData};

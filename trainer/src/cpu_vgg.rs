@@ -14,9 +14,8 @@ use cimle::cpu::conv;
 use cimle::cpu::grid::{Grid, Map, zero_border};
 use cimle::cpu::resize;
 
-use crate::perceptual::{
-    FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, LayerWeights, POOL_AFTER, Vgg19Features,
-};
+use crate::perceptual::LayerWeights;
+use crate::vgg::{FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, POOL_AFTER, Vgg19Features};
 
 /// One convolution: packed weights, bias, output channels.
 #[derive(Debug, Clone)]
@@ -105,7 +104,7 @@ impl CpuVgg {
         assert_eq!(images.c, 3, "VGG-19 takes RGB images");
         let g = images.grid;
         assert!(
-            g.h >= crate::perceptual::MIN_SIDE && g.w >= crate::perceptual::MIN_SIDE,
+            g.h >= crate::vgg::MIN_SIDE && g.w >= crate::vgg::MIN_SIDE,
             "VGG-19 features need images of at least 16x16, got {}x{}",
             g.h,
             g.w

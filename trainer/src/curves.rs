@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::Evaluation;
-use crate::picture::{RgbImage, draw_text, grid, line_chart, write_atomic};
+use crate::fs::write_atomic;
+use crate::picture::{RgbImage, draw_text, grid, line_chart};
 
 /// One measurement of a run in training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

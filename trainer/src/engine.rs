@@ -17,15 +17,18 @@ use cimle::generator::Generator;
 use cimle::latent::LatentCode;
 
 use crate::adam::Adam;
+use crate::config::TrainingConfig;
 use crate::cpu_train::{CpuTrainer, NonFiniteLoss};
 use crate::cpu_vgg::{CpuFeatures, CpuVgg};
 use crate::cpu_vgg::{distance_terms, distances};
+use crate::data::Pair;
 use crate::imle::{
-    Pair, TrainingConfig, candidate_distances, concat_features, init_optimizer, photo_features,
-    train_step,
+    Candidates, Scorer, TrainBatch, candidate_distances, concat_features, init_optimizer,
+    photo_features, train_step,
 };
-use crate::perceptual::{Features, LayerWeights, PerceptualDistance, Vgg19Features};
+use crate::perceptual::{Features, LayerWeights, PerceptualDistance};
 use crate::rebalance::rarity_mask_tensor;
+use crate::vgg::Vgg19Features;
 
 /// Which training path a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -287,13 +290,17 @@ impl Engine {
                 });
                 let inference = t.generator.valid();
                 candidate_distances(
-                    &inference,
-                    &t.select,
-                    pairs,
-                    candidates,
-                    masks.as_deref(),
+                    Scorer {
+                        generator: &inference,
+                        distance: &t.select,
+                        device: &t.device,
+                    },
+                    Candidates {
+                        pairs,
+                        codes: candidates,
+                        masks: masks.as_deref(),
+                    },
                     batch,
-                    &t.device,
                     progress,
                 )
             }
@@ -386,10 +393,12 @@ impl Engine {
                     generator,
                     &mut t.optimizer,
                     &t.train,
-                    &batch_pairs,
-                    &batch_codes,
-                    &batch_photos,
-                    batch_masks,
+                    TrainBatch {
+                        pairs: &batch_pairs,
+                        codes: &batch_codes,
+                        photos: &batch_photos,
+                        masks: batch_masks,
+                    },
                     lr,
                     &t.ad,
                 );

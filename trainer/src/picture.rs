@@ -1,8 +1,4 @@
-//! Pictures a person looks at: sample grids, labelled rows, loss curves and bar charts, written
-//! atomically as PNG.
-
-use std::io;
-use std::path::Path;
+//! Pictures a person looks at: sample grids, labelled rows, loss curves and bar charts, as PNG.
 
 /// An RGB8 image, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,44 +61,95 @@ impl RgbImage {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename, so a reader
-/// (or a kill) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 /// Lays out cells (all of one size) in rows of `columns`, with a `gap`-pixel border.
 pub fn grid(cells: &[RgbImage], columns: usize, gap: usize, background: [u8; 3]) -> RgbImage {
-    let columns = columns.max(1);
     let (cw, ch) = cells.first().map_or((1, 1), |c| (c.width, c.height));
-    let rows = cells.len().div_ceil(columns).max(1);
-    let mut out = RgbImage::filled(
-        columns * (cw + gap) + gap,
-        rows * (ch + gap) + gap,
+    let mut out = GridCanvas::new(
+        GridShape {
+            cells: cells.len(),
+            columns,
+            cell_width: cw,
+            cell_height: ch,
+            gap,
+        },
         background,
     );
-    for (i, cell) in cells.iter().enumerate() {
-        let (r, c) = (i / columns, i % columns);
-        out.blit(cell, gap + c * (cw + gap), gap + r * (ch + gap));
+    for cell in cells {
+        out.push(cell);
     }
-    out
+    out.finish()
+}
+
+/// The geometry of a [`grid`]: `cells` cells of one size in rows of `columns`, `gap` pixels
+/// apart and from the border.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridShape {
+    pub cells: usize,
+    pub columns: usize,
+    pub cell_width: usize,
+    pub cell_height: usize,
+    pub gap: usize,
+}
+
+impl GridShape {
+    /// `(width, height)` of the picture, or `None` if it does not fit a `usize`.
+    pub fn size(&self) -> Option<(usize, usize)> {
+        let columns = self.columns.max(1);
+        let rows = self.cells.div_ceil(columns).max(1);
+        let side = |n: usize, cell: usize| {
+            cell.checked_add(self.gap)?
+                .checked_mul(n)?
+                .checked_add(self.gap)
+        };
+        Some((
+            side(columns, self.cell_width)?,
+            side(rows, self.cell_height)?,
+        ))
+    }
+}
+
+/// A [`grid`] filled one cell at a time, so the cells need not all be held at once.
+#[derive(Debug, Clone)]
+pub struct GridCanvas {
+    shape: GridShape,
+    image: RgbImage,
+    next: usize,
+}
+
+impl GridCanvas {
+    /// An empty grid of `shape` (whose size must fit memory: check [`GridShape::size`] first).
+    pub fn new(shape: GridShape, background: [u8; 3]) -> Self {
+        let shape = GridShape {
+            columns: shape.columns.max(1),
+            ..shape
+        };
+        let (width, height) = shape.size().unwrap_or((0, 0));
+        Self {
+            shape,
+            image: RgbImage::filled(width, height, background),
+            next: 0,
+        }
+    }
+
+    /// Places `cell` in the next free slot (cells past the last slot are clipped away).
+    pub fn push(&mut self, cell: &RgbImage) {
+        let GridShape {
+            columns,
+            cell_width: cw,
+            cell_height: ch,
+            gap,
+            ..
+        } = self.shape;
+        let (r, c) = (self.next / columns, self.next % columns);
+        self.image
+            .blit(cell, gap + c * (cw + gap), gap + r * (ch + gap));
+        self.next += 1;
+    }
+
+    /// The picture.
+    pub fn finish(self) -> RgbImage {
+        self.image
+    }
 }
 
 /// 3x5 bitmap glyphs for the characters plots and labels need: digits, `.`, `-`, a small `e`
@@ -431,18 +478,6 @@ mod tests {
         let mut buf = vec![0; reader.output_buffer_size()];
         reader.next_frame(&mut buf).unwrap();
         assert_eq!(&buf[..9], &img.data[..]);
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temp_file() {
-        let dir = std::env::temp_dir().join(format!("cimle-pic-{}", std::process::id()));
-        let path = dir.join("a.bin");
-        write_atomic(&path, b"hello").unwrap();
-        write_atomic(&path, b"world").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"world");
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-        assert_eq!(names.len(), 1);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -30,7 +30,9 @@ use std::collections::BTreeMap;
 use cimle::latent::LatentCode;
 use serde::{Deserialize, Serialize};
 
-use crate::imle::{Method, TrainingConfig, candidate_seed, nearest};
+use crate::config::TrainingConfig;
+use crate::imle::{candidate_seed, nearest};
+use crate::method::Method;
 
 /// RS-IMLE's default ε, as a fraction of the median distance between two training photos.
 pub const RS_EPSILON_RATIO: f64 = 0.1;

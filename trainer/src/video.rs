@@ -8,15 +8,20 @@
 //!   ([`frame_differences`]): dark where consecutive frames agree, light where they differ.
 //!
 //! Frames are rendered in batches ([`render_frames`]) and stored as an animated PNG
-//! ([`encode_apng`]), which browsers play like a GIF but without its 256-colour palette.
+//! ([`encode_apng`]), which browsers play like a GIF but without its 256-colour palette, in a
+//! folder with every frame and the difference maps ([`write_video`]).
+
+use std::path::Path;
 
 use burn::tensor::Device;
 use cimle::config::GeneratorConfig;
-use cimle::generator::{Generator, images_to_rgb8, one_hot};
+use cimle::generator::Generator;
 use cimle::latent::{Interpolation, LatentCode, LatentError};
 use cimle::layout::Layout;
 
-use crate::picture::RgbImage;
+use crate::fs::write_atomic;
+use crate::picture::{RgbImage, draw_text, grid};
+use crate::render::Renderer;
 
 /// Renders per forward pass in [`render_frames`].
 pub const RENDER_BATCH: usize = 8;
@@ -100,10 +105,15 @@ pub enum VideoError {
         width: usize,
         classes: usize,
     },
-    #[error("the generator's output could not be read back: {0}")]
-    Readback(String),
+    #[error("rendering: {0}")]
+    Render(#[from] cimle::model::RenderError),
     #[error(transparent)]
     Latent(#[from] LatentError),
+    #[error("writing {}: {error}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// Checks that every frame has frame 0's size and an RGB8 buffer of that size.
@@ -267,35 +277,82 @@ pub fn render_frames(
         }
     }
     let pick = |k: usize, i: usize| if k == 1 { 0 } else { i };
-    let mut frames = Vec::with_capacity(n);
-    for start in (0..n).step_by(RENDER_BATCH) {
-        let count = (n - start).min(RENDER_BATCH);
-        let batch_layouts: Vec<&Layout> = (start..start + count)
-            .map(|i| &layouts[pick(layouts.len(), i)])
-            .collect();
-        let batch_codes: Vec<LatentCode> = (start..start + count)
-            .map(|i| codes[pick(codes.len(), i)].clone())
-            .collect();
-        let x = one_hot(&batch_layouts, config.num_classes(), device);
-        let z = LatentCode::batch_tensor(&batch_codes, device)?;
-        let data = generator
-            .forward(x, z)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| VideoError::Readback(format!("{e:?}")))?;
-        for rgb in images_to_rgb8(&data, count, h, w) {
-            let expected = w * h * 3;
-            let got = rgb.len();
-            frames.push(RgbImage::from_rgb(w, h, rgb).ok_or(VideoError::FrameData {
-                index: frames.len(),
-                width: w,
-                height: h,
-                got,
-                expected,
-            })?);
-        }
+    let frame_layouts: Vec<&Layout> = (0..n).map(|i| &layouts[pick(layouts.len(), i)]).collect();
+    let frame_codes: Vec<&LatentCode> = (0..n).map(|i| &codes[pick(codes.len(), i)]).collect();
+    Renderer {
+        generator,
+        config,
+        device,
     }
-    Ok(frames)
+    .render(&frame_layouts, &frame_codes, RENDER_BATCH)
+    .map_err(VideoError::from)
+}
+
+/// What [`write_video`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrittenVideo {
+    /// Frames written.
+    pub frames: usize,
+    /// Mean adjacent-frame difference (0..255) over the pairs, and its largest value.
+    pub mean: f64,
+    pub max: f64,
+    /// Adjacent pairs measured.
+    pub pairs: usize,
+    /// `frame-NNN.png` files after the last frame written, left from an earlier, longer video.
+    pub stale_frames: usize,
+}
+
+/// Writes a rendered video into `dir`: `frame-NNN.png`, `interpolation.png` (animated,
+/// `delay_ms` a frame), `differences.png` (the adjacent-frame difference maps, each labelled with
+/// its mean) and `differences.csv`; every file atomically.
+pub fn write_video(
+    dir: &Path,
+    frames: &[RgbImage],
+    delay_ms: u16,
+) -> Result<WrittenVideo, VideoError> {
+    let write = |name: &str, bytes: &[u8]| -> Result<(), VideoError> {
+        let path = dir.join(name);
+        write_atomic(&path, bytes).map_err(|error| VideoError::Write { path, error })
+    };
+    for (i, f) in frames.iter().enumerate() {
+        write(&format!("frame-{i:03}.png"), &f.encode_png())?;
+    }
+    // Frames of an earlier, longer video in the same folder would mix with these.
+    let stale_frames = (frames.len()..)
+        .take_while(|i| dir.join(format!("frame-{i:03}.png")).exists())
+        .count();
+    write("interpolation.png", &encode_apng(frames, delay_ms)?)?;
+    let (maps, means) = frame_differences(frames);
+    let labelled: Vec<RgbImage> = maps
+        .into_iter()
+        .zip(&means)
+        .map(|(mut map, mean)| {
+            draw_text(&mut map, &format!("{mean:.1}"), 2, 2, 1, [255, 90, 60]);
+            map
+        })
+        .collect();
+    let columns = labelled.len().clamp(1, 4);
+    write(
+        "differences.png",
+        &grid(&labelled, columns, 4, [40, 40, 40]).encode_png(),
+    )?;
+    let mut csv = String::from("pair,mean_abs_diff\n");
+    for (i, m) in means.iter().enumerate() {
+        csv.push_str(&format!("{i},{m:.4}\n"));
+    }
+    write("differences.csv", csv.as_bytes())?;
+    let mean = if means.is_empty() {
+        0.0
+    } else {
+        means.iter().sum::<f64>() / means.len() as f64
+    };
+    Ok(WrittenVideo {
+        frames: frames.len(),
+        mean,
+        max: means.iter().copied().fold(0.0, f64::max),
+        pairs: means.len(),
+        stale_frames,
+    })
 }
 
 /// `frames` codes on the path from `a` to `b`: code `i` is `a.interpolate(b, t_i, how)` with

@@ -9,11 +9,12 @@ use burn::tensor::Device;
 use cimle::config::Preset;
 use cimle::layout::Layout;
 use cimle::weights::load_generator;
+use cimle_trainer::config::TrainingConfig;
+use cimle_trainer::data::Pair;
 use cimle_trainer::engine::TrainPath;
-use cimle_trainer::imle::{Pair, TrainingConfig};
-use cimle_trainer::perceptual::{LayerWeights, Vgg19Config, Vgg19Features};
-use cimle_trainer::run::{RunOptions, load_checkpoint, train_run};
-use cimle_trainer::synth::generate_scene;
+use cimle_trainer::perceptual::LayerWeights;
+use cimle_trainer::run::{RunInputs, RunOptions, load_checkpoint, train_run};
+use cimle_trainer::vgg::{Vgg19Config, Vgg19Features};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cimle-test-{name}-{}", std::process::id()));
@@ -22,15 +23,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn synth_pairs(count: usize, h: usize, w: usize) -> Vec<Pair> {
-    (0..count)
-        .map(|i| {
-            let s = generate_scene(7, i as u64, h, w);
-            Pair {
-                layout: Layout::new(h, w, s.labels).unwrap(),
-                image: s.image,
-            }
-        })
-        .collect()
+    cimle_trainer::data::source::synth_pairs(7, count, h, w).unwrap()
 }
 
 #[test]
@@ -47,13 +40,16 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
         .with_reinit_after_rounds(None);
     let vgg = Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap();
     let out = temp_dir("lowers-loss");
+    let inputs = RunInputs {
+        pairs: &pairs,
+        rarity: None,
+        vgg,
+        layer_weights: LayerWeights::paper(),
+        device: device.clone(),
+    };
     let summary = train_run(
         &config,
-        &pairs,
-        None,
-        vgg,
-        LayerWeights::paper(),
-        &device,
+        &inputs,
         &RunOptions {
             out: out.clone(),
             resume: false,
@@ -86,11 +82,7 @@ fn a_tiny_run_on_built_in_scenes_lowers_the_loss() {
     // A second run into the same folder without --resume is refused, not overwritten.
     let again = train_run(
         &config,
-        &pairs,
-        None,
-        Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap(),
-        LayerWeights::paper(),
-        &device,
+        &inputs,
         &RunOptions {
             out: out.clone(),
             resume: false,
@@ -126,14 +118,17 @@ fn resume_equals_an_uninterrupted_run(path: TrainPath) {
             .with_reinit_after_rounds(None)
             .with_selection_batch(6)
     };
+    let inputs = RunInputs {
+        pairs: &pairs,
+        rarity: None,
+        vgg: Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap(),
+        layer_weights: LayerWeights::paper(),
+        device: device.clone(),
+    };
     let run = |rounds: usize, out: &PathBuf, resume: bool| {
         train_run(
             &config(rounds),
-            &pairs,
-            None,
-            Vgg19Features::random(0, &Vgg19Config { width_div: 16 }, &device).unwrap(),
-            LayerWeights::paper(),
-            &device,
+            &inputs,
             &RunOptions {
                 out: out.clone(),
                 resume,
@@ -285,7 +280,10 @@ fn bad_flags_and_bad_inputs_fail_with_a_clear_message() {
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("unknown preset `huge`"), "{err}");
+    assert!(
+        err.contains("'huge'") && err.contains("--preset") && err.contains("tiny, small"),
+        "{err}"
+    );
 
     std::fs::create_dir_all(&out).unwrap();
     let bogus = out.join("bogus.safetensors");

@@ -7,9 +7,8 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use cimle_trainer::perceptual::{
-    CONV_INDICES, LayerWeights, PerceptualDistance, Vgg19Features, VggError, load_vgg19,
-};
+use cimle_trainer::perceptual::{LayerWeights, PerceptualDistance};
+use cimle_trainer::vgg::{CONV_INDICES, Vgg19Features, VggError, load_vgg19};
 
 // Pasted from the output of `python3 xtask/scripts/make_vgg_fixture.py` (the defaults:
 // --seed 1811 --width-div 16 --dtype f16), which computes them in float64 with numpy from the

@@ -1,0 +1,300 @@
+//! What a training run learns from and its budget, the flags `train` and `compare` share:
+//! checked into a [`Budget`], then loaded into everything a run needs ([`Budget::prepare`]: the
+//! pairs, their rarity scores, the distance's network and layer weights, the device).
+
+use anyhow::{Context, Result, bail};
+use cimle::config::Preset;
+
+use super::checks::{at_least, at_most, positive};
+use crate::backend::Backend;
+use crate::cli::flags::{BudgetFlags, VggFlags};
+use crate::config::TrainingConfig;
+use crate::data::source::DataSource;
+use crate::data::{LoadOptions, Pair};
+use crate::limits::MAX_SCENES;
+use crate::perceptual::{LayerWeights, LayerWeightsChoice};
+use crate::rebalance::{RarityScores, cached_scores};
+use crate::vgg::{Vgg19Features, VggSource};
+use cimle::layout::ColorPolicy;
+
+/// The most renders one selection pass may share (`--selection-batch`).
+pub const MAX_SELECTION_BATCH: usize = 4096;
+
+/// The checked budget flags.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub preset: Preset,
+    /// The preset's defaults with every flag that overrides them; `data` and `distance` (the
+    /// descriptions) are filled in by [`Budget::prepare`].
+    pub config: TrainingConfig,
+    pub data: DataSource,
+    pub backend: Backend,
+    pub vgg: VggSource,
+    pub layer_weights: LayerWeightsChoice,
+}
+
+/// `--vgg19` / `--vgg-width-div`, checked.
+pub fn vgg_source(f: &VggFlags) -> Result<VggSource> {
+    match &f.vgg19 {
+        Some(path) => Ok(VggSource::Torchvision(path.clone())),
+        None => {
+            if f.vgg_width_div == 0 || 64 % f.vgg_width_div != 0 {
+                bail!(
+                    "--vgg-width-div {}: give a divisor of 64 (1, 2, 4, 8, 16, 32 or 64)",
+                    f.vgg_width_div
+                );
+            }
+            Ok(VggSource::Random {
+                width_div: f.vgg_width_div,
+            })
+        }
+    }
+}
+
+/// The network of `source` on `device`, an error saying which it was.
+pub fn build_vgg(source: &VggSource, device: &burn::tensor::Device) -> Result<Vgg19Features> {
+    source.build(device).with_context(|| match source {
+        VggSource::Torchvision(path) => format!("loading VGG-19 weights from {}", path.display()),
+        VggSource::Random { .. } => "building the random-feature VGG-19".to_string(),
+    })
+}
+
+impl Budget {
+    /// Checks the flags and sets the run's config from the preset's defaults
+    /// ([`TrainingConfig::for_preset`]) and the flags given.
+    pub fn from_flags(f: &BudgetFlags) -> Result<Self> {
+        let preset = Preset::from(f.preset);
+        let mut config = TrainingConfig::for_preset(preset);
+        let reasons = [
+            (f.rounds, "--rounds", "a run needs a round"),
+            (
+                f.images_per_round,
+                "--images-per-round",
+                "a round trains on some images",
+            ),
+            (
+                f.candidates,
+                "--candidates",
+                "selection picks among at least one code",
+            ),
+            (
+                f.steps_per_round,
+                "--steps-per-round",
+                "a round takes Adam steps",
+            ),
+            (f.batch_size, "--batch-size", "a step trains on some pairs"),
+            (f.limit, "--limit", "a run needs data"),
+        ];
+        for (value, flag, why) in reasons {
+            if let Some(v) = value {
+                at_least(flag, v, 1, why)?;
+            }
+        }
+        if let Some(lr) = f.lr {
+            positive("--lr", lr)?;
+        }
+        at_most(
+            "--selection-batch",
+            f.selection_batch,
+            MAX_SELECTION_BATCH,
+            "renders a forward pass; 0 picks it from the memory available",
+        )?;
+        config.rounds = f.rounds.unwrap_or(config.rounds);
+        config.images_per_round = f.images_per_round.unwrap_or(config.images_per_round);
+        config.candidates = f.candidates.unwrap_or(config.candidates);
+        config.steps_per_round = f.steps_per_round.unwrap_or(config.steps_per_round);
+        config.batch_size = f.batch_size.unwrap_or(config.batch_size);
+        config.lr = f.lr.unwrap_or(config.lr);
+        if let Some(r) = f.reinit_after {
+            config.reinit_after_rounds = (r > 0).then_some(r);
+        }
+        config.generator = config
+            .generator
+            .with_global_code(f.global_code.is_on().then_some(true));
+        let config = config
+            .with_selection_batch(f.selection_batch)
+            .with_seed(f.seed)
+            .with_rarity_min_images(f.rarity_min_images);
+        let data = DataSource::from_flag(
+            &f.data,
+            f.seed,
+            f.synth_count,
+            LoadOptions {
+                color_policy: color_policy(f.map_unknown_colors),
+                limit: f.limit,
+            },
+        );
+        if data.is_synth() {
+            at_least("--synth-count", f.synth_count, 1, "training needs scenes")?;
+            at_most(
+                "--synth-count",
+                f.synth_count,
+                MAX_SCENES,
+                "scenes held in memory",
+            )?;
+        }
+        Ok(Self {
+            preset,
+            config,
+            data,
+            backend: f.backend,
+            vgg: vgg_source(&f.vgg)?,
+            layer_weights: f.layer_weights,
+        })
+    }
+
+    /// Reads the data and builds the run's distance. `rarity`: whether any run will rebalance
+    /// (then the rarity scores are computed, or read from their cache beside a dataset).
+    pub fn prepare(&self, rarity: bool) -> Result<Prepared> {
+        let backend = self.backend.resolve();
+        let device = backend.device()?;
+        let (h, w) = (self.config.generator.height, self.config.generator.width);
+        let (pairs, data_desc) = self.data.load(h, w)?;
+        let rarity = if rarity {
+            let cache = self.data.rarity_cache();
+            Some(
+                cached_scores(cache.as_deref(), &pairs, self.config.rarity_min_images)
+                    .context("computing rarity scores")?,
+            )
+        } else {
+            None
+        };
+        let vgg = build_vgg(&self.vgg, &device)?;
+        let vgg_desc = vgg.describe().to_string();
+        let photos: Vec<&[u8]> = pairs.iter().map(|p| p.image.as_slice()).collect();
+        let layer_weights = self
+            .layer_weights
+            .resolve(&vgg, &photos, (h, w), &device)
+            .context("--layer-weights auto")?;
+        let config = self
+            .config
+            .clone()
+            .with_data(data_desc.clone())
+            .with_distance(format!("{vgg_desc}, layer weights {:?}", layer_weights.0));
+        Ok(Prepared {
+            config,
+            pairs,
+            rarity,
+            vgg,
+            layer_weights,
+            device,
+            backend,
+            data_desc,
+            vgg_desc,
+        })
+    }
+}
+
+/// `--map-unknown-colors` as a colour policy.
+pub fn color_policy(map_unknown_colors: bool) -> ColorPolicy {
+    if map_unknown_colors {
+        ColorPolicy::MapToNearest
+    } else {
+        ColorPolicy::Strict
+    }
+}
+
+/// Everything a run needs that the flags decide, loaded.
+pub struct Prepared {
+    /// The budget's config, with what the data and the distance are.
+    pub config: TrainingConfig,
+    pub pairs: Vec<Pair>,
+    /// The pairs' rarity scores, when asked for.
+    pub rarity: Option<RarityScores>,
+    pub vgg: Vgg19Features,
+    pub layer_weights: LayerWeights,
+    pub device: burn::tensor::Device,
+    /// The backend `auto` resolved to.
+    pub backend: Backend,
+    pub data_desc: String,
+    pub vgg_desc: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        budget: BudgetFlags,
+    }
+
+    fn budget(args: &[&str]) -> Result<Budget> {
+        let cli = Cli::try_parse_from(std::iter::once("cimle").chain(args.iter().copied()))?;
+        Budget::from_flags(&cli.budget)
+    }
+
+    #[test]
+    fn the_preset_gives_the_defaults_and_flags_override_them() {
+        let b = budget(&[]).unwrap();
+        assert_eq!(b.preset, Preset::Small);
+        let d = TrainingConfig::for_preset(Preset::Small);
+        assert_eq!((b.config.rounds, b.config.lr), (d.rounds, d.lr));
+        assert_eq!(
+            b.data,
+            DataSource::Synth {
+                seed: 0,
+                count: 400
+            }
+        );
+        let b = budget(&[
+            "--preset",
+            "tiny",
+            "--rounds",
+            "5",
+            "--lr",
+            "0.01",
+            "--reinit-after",
+            "0",
+            "--global-code",
+            "on",
+            "--seed",
+            "9",
+            "--batch-size",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(
+            b.config.generator,
+            Preset::Tiny.config().with_global_code(Some(true))
+        );
+        assert_eq!(
+            (b.config.rounds, b.config.lr, b.config.batch_size),
+            (5, 0.01, 3)
+        );
+        assert_eq!((b.config.reinit_after_rounds, b.config.seed), (None, 9));
+        let b = budget(&["--preset", "small", "--reinit-after", "3"]).unwrap();
+        assert_eq!(b.config.reinit_after_rounds, Some(3));
+    }
+
+    #[test]
+    fn meaningless_numbers_are_refused_with_their_flag() {
+        for (args, said) in [
+            (&["--lr", "nan"][..], "--lr NaN"),
+            (&["--lr", "inf"], "--lr inf"),
+            (&["--lr=-0.1"], "--lr -0.1"),
+            (&["--lr", "0"], "--lr 0"),
+            (&["--rounds", "0"], "--rounds 0"),
+            (&["--candidates", "0"], "--candidates 0"),
+            (&["--images-per-round", "0"], "--images-per-round 0"),
+            (&["--steps-per-round", "0"], "--steps-per-round 0"),
+            (&["--batch-size", "0"], "--batch-size 0"),
+            (&["--limit", "0"], "--limit 0"),
+            (&["--synth-count", "0"], "--synth-count 0"),
+            (&["--synth-count", "2000000"], "--synth-count 2000000"),
+            (&["--vgg-width-div", "3"], "--vgg-width-div 3"),
+            (&["--selection-batch", "100000"], "--selection-batch 100000"),
+        ] {
+            let err = budget(args).err().unwrap().to_string();
+            assert!(err.starts_with(said), "{args:?}: {err}");
+        }
+        // Choices are clap's: a wrong one lists the right ones.
+        let err = budget(&["--preset", "huge"]).err().unwrap().to_string();
+        assert!(err.contains("tiny, small, browser, paper"), "{err}");
+        let err = budget(&["--global-code", "yes"]).err().unwrap().to_string();
+        assert!(err.contains("on, off"), "{err}");
+    }
+}

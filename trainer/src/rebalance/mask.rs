@@ -1,0 +1,59 @@
+//! Loss rebalancing (docs/METHOD.md "Loss rebalancing"): the normalised per-pixel rarity mask
+//! of one image, and the tensor the distance takes.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use cimle::classes::NUM_CLASSES;
+use cimle::layout::Layout;
+
+use super::scores::usable;
+
+/// The normalised rarity mask `M̂ = M / max M` of one image, row-major `h * w`, in (0, 1].
+///
+/// docs/METHOD.md "Loss rebalancing": `M^k[i,j] = R_p(k)` for the pixel's class p. Only classes that
+/// appear in `layout` count for the maximum. Pixels of a class without a usable score (0: skipped
+/// or never seen; also NaN, infinite or negative) get the **smallest positive score among the
+/// image's classes**, i.e. they weigh like the image's most common-looking scored class: with no
+/// evidence of rarity they are treated as common, not ignored. (The released code gives them
+/// about `1 / max²` of the maximum, effectively 0, which would drop every rare class from the loss
+/// and contradict the paper's "(0, 1]".) If no class of the image has a usable score, the mask is
+/// all ones (no rebalancing).
+pub fn rarity_mask(layout: &Layout, scores_of_image: &[f64; NUM_CLASSES]) -> Vec<f32> {
+    let areas = layout.class_areas();
+    let present = || (0..NUM_CLASSES).filter(|&p| areas[p] > 0);
+    let positive = || present().map(|p| scores_of_image[p]).filter(|&s| usable(s));
+    let max = positive().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return vec![1.0; layout.ids().len()];
+    }
+    let floor = positive().fold(f64::INFINITY, f64::min);
+    let per_class: [f32; NUM_CLASSES] = std::array::from_fn(|p| {
+        let s = scores_of_image[p];
+        let m = if usable(s) { s } else { floor };
+        // docs/METHOD.md "Loss rebalancing": M̂ = M / max M.
+        (m / max) as f32
+    });
+    layout
+        .ids()
+        .iter()
+        .map(|&id| per_class[usize::from(id)])
+        .collect()
+}
+
+/// A mask from [`rarity_mask`] as the `[1, 1, H, W]` tensor that
+/// `crate::imle::select_nearest_latents` and `crate::perceptual::PerceptualDistance` take
+/// (`crate::perceptual::mask_pyramid` resizes it to every layer).
+///
+/// # Panics
+/// If `mask.len() != height * width`.
+pub fn rarity_mask_tensor(mask: &[f32], height: usize, width: usize, device: &Device) -> Tensor<4> {
+    assert_eq!(
+        mask.len(),
+        height * width,
+        "rarity_mask_tensor: a {height}x{width} mask holds {} values",
+        height * width
+    );
+    Tensor::<4>::from_data(
+        TensorData::new(mask.to_vec(), [1, 1, height, width]),
+        device,
+    )
+}
