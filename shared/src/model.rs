@@ -86,9 +86,10 @@ pub enum RenderError {
 }
 
 enum Net {
-    Kernels(CpuGenerator),
+    // Both boxed: the two networks differ in size by far more than a pointer.
+    Kernels(Box<CpuGenerator>),
     Burn {
-        generator: Generator,
+        generator: Box<Generator>,
         device: Device,
     },
 }
@@ -116,10 +117,13 @@ impl Model {
     ) -> Result<Self, ModelError> {
         let sampling = Sampling::of_metadata(&header.metadata)?;
         let net = if *device == Device::flex() {
-            Net::Kernels(CpuGenerator::from_generator(&generator, &header.config))
+            Net::Kernels(Box::new(CpuGenerator::from_generator(
+                &generator,
+                &header.config,
+            )))
         } else {
             Net::Burn {
-                generator: generator.fork(device),
+                generator: Box::new(generator.fork(device)),
                 device: device.clone(),
             }
         };
@@ -137,7 +141,7 @@ impl Model {
             config: generator.config().clone(),
             metadata: BTreeMap::new(),
             sampling,
-            net: Net::Kernels(generator),
+            net: Net::Kernels(Box::new(generator)),
         }
     }
 

@@ -204,6 +204,10 @@ pub fn sharpness(rgb: &[u8], h: usize, w: usize) -> f64 {
     sum / ((h - 1) * (w - 1)) as f64
 }
 
+/// The RGB8 samples of one layout, their mean pairwise distance, and (given its photo) the best
+/// PSNR and the smallest distance to it.
+type Measured = (Vec<Vec<u8>>, f64, Option<(f64, f64)>);
+
 /// Renders `samples` seeds (`0..samples` through [`Model::code`]: all zero codes for a CRN
 /// model) of `layout`; returns the RGB8 samples, their mean pairwise distance under `distance`
 /// (0 when they are identical), and, given the layout's photo, the best PSNR and the smallest
@@ -214,7 +218,7 @@ fn render_and_measure(
     layout: &Layout,
     samples: usize,
     photo: Option<&[u8]>,
-) -> Result<(Vec<Vec<u8>>, f64, Option<(f64, f64)>), RenderError> {
+) -> Result<Measured, RenderError> {
     let [h, w] = [model.config().height, model.config().width];
     let seeds: Vec<u64> = (0..samples as u64).collect();
     let images = model.render_seeds(layout, &seeds, RENDER_BATCH)?;
