@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::config::TrainingConfig;
 
-/// The fields `train --resume` may change: more (or fewer) rounds is what resuming is for, and
-/// the selection batch only decides how many renders share a forward pass.
-pub const RESUMABLE_FIELDS: [&str; 2] = ["rounds", "selection_batch"];
+/// The fields `train --resume` may change: more (or fewer) rounds is what resuming is for.
+/// Everything else, the selection batch included (a batch of another size may round its
+/// distances differently, and so select other codes), must be what the run was started with.
+pub const RESUMABLE_FIELDS: [&str; 1] = ["rounds"];
 
 /// Reads a run's `config.json` as a [`TrainingConfig`] (a config saved before a field existed
 /// reads that field's default).
@@ -119,12 +120,18 @@ mod tests {
     #[test]
     fn equal_configs_and_ignored_fields_differ_in_nothing() {
         assert!(differences(&base(), &base(), &[]).is_empty());
-        let more = base().with_rounds(40).with_selection_batch(8);
+        let more = base().with_rounds(40);
         assert_eq!(
             differences(&base(), &more, &RESUMABLE_FIELDS),
             Vec::<String>::new()
         );
-        assert_eq!(differences(&base(), &more, &[]).len(), 2);
+        assert_eq!(differences(&base(), &more, &[]).len(), 1);
+        // Only the rounds: another selection batch is named like any other field.
+        let batched = more.with_selection_batch(8);
+        assert_eq!(
+            differences(&base(), &batched, &RESUMABLE_FIELDS),
+            vec!["selection_batch: the run is 0, the flags say 8"]
+        );
     }
 
     #[test]
