@@ -8,6 +8,7 @@ pub mod apng;
 pub mod classes;
 pub mod config;
 pub mod generator;
+pub mod label_png;
 pub mod latent;
 pub mod layout;
 pub mod weights;
