@@ -35,31 +35,30 @@ const FUZZ_SECONDS: u32 = 20;
 /// Builds the fuzz targets (no sanitizer: stable Rust) and runs each for [`FUZZ_SECONDS`] from
 /// the committed seeds in `fuzz/seeds/` (new inputs go to the ignored `fuzz/corpus/`). A crash
 /// fails the step and leaves its input in `fuzz/artifacts/`.
+///
+/// The instrumented build goes to `fuzz/target` even where `CARGO_TARGET_DIR` is set: it shares
+/// nothing with the main build, and would otherwise rebuild into a shared target folder.
 fn fuzz(seconds: u32) -> Result<()> {
     ensure_cargo_fuzz()?;
-    run("cargo", &["fuzz", "build", "-s", "none", "-a"])?;
+    let target_dir = tools::root().join("fuzz/target");
+    let target_dir = target_dir.to_string_lossy();
+    let build = ["-s", "none", "-a", "--target-dir", &target_dir];
+    run("cargo", &[&["fuzz", "build"][..], &build].concat())?;
     for (target, max_len) in FUZZ_TARGETS {
         let corpus = format!("fuzz/corpus/{target}");
         let seeds = format!("fuzz/seeds/{target}");
         std::fs::create_dir_all(tools::root().join(&corpus))?;
         let total = format!("-max_total_time={seconds}");
+        let options = [&total, max_len, "-timeout=20", "-rss_limit_mb=2048"];
         run(
             "cargo",
             &[
-                "fuzz",
-                "run",
-                "-s",
-                "none",
-                "-a",
-                target,
-                &corpus,
-                &seeds,
-                "--",
-                &total,
-                max_len,
-                "-timeout=20",
-                "-rss_limit_mb=2048",
-            ],
+                &["fuzz", "run"][..],
+                &build,
+                &[target, &corpus, &seeds, "--"],
+                &options,
+            ]
+            .concat(),
         )
         .with_context(|| {
             format!(
