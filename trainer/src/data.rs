@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cimle::layout::{self, ColorPolicy, LabelFormat, Layout, LayoutError};
+use cimle::label_png::{self, ColorPolicy, LabelError, LabelFormat};
+use cimle::layout::Layout;
 
 /// One training pair at the dataset's size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +144,7 @@ pub enum DataError {
         /// The label file.
         path: PathBuf,
         /// What is wrong with it.
-        error: LayoutError,
+        error: LabelError,
     },
     /// A photo without a label.
     #[error(
@@ -221,7 +222,7 @@ enum LabelRule {
     Fixed(LabelFormat),
     /// Colour images as colours, grayscale ones as this format.
     GrayAs(LabelFormat),
-    /// Detected per file ([`layout::decode_png_auto`]).
+    /// Detected per file ([`label_png::decode_png_auto`]).
     Auto,
 }
 
@@ -590,15 +591,19 @@ fn load_pair(
     let label_bytes = read_file(&pair.label)?;
     let decoded = match pair.rule {
         LabelRule::Fixed(format) => {
-            layout::decode_png(&label_bytes, format, policy).map(|d| (format, d))
+            label_png::decode_png(&label_bytes, format, policy).map(|d| (format, d))
         }
-        LabelRule::Auto => layout::decode_png_auto(&label_bytes, policy),
+        LabelRule::Auto => {
+            label_png::decode_png_auto(&label_bytes, policy).map(|(found, d)| (found.format, d))
+        }
         // One decode in the usual case; a grayscale label detected as another format is decoded
         // again as `gray` so that the error speaks of that format.
-        LabelRule::GrayAs(gray) => match layout::decode_png_auto(&label_bytes, policy) {
-            Ok((found, d)) if found == gray || found == LabelFormat::Color => Ok((found, d)),
-            Ok(_) | Err(LayoutError::Undetectable { .. }) => {
-                layout::decode_png(&label_bytes, gray, policy).map(|d| (gray, d))
+        LabelRule::GrayAs(gray) => match label_png::decode_png_auto(&label_bytes, policy) {
+            Ok((found, d)) if found.format == gray || found.format == LabelFormat::Color => {
+                Ok((found.format, d))
+            }
+            Ok(_) | Err(LabelError::Undetectable { .. } | LabelError::Ambiguous { .. }) => {
+                label_png::decode_png(&label_bytes, gray, policy).map(|d| (gray, d))
             }
             Err(e) => Err(e),
         },
@@ -639,7 +644,7 @@ fn load_pair(
 /// Decodes a PNG (RGB, RGBA, grayscale with or without alpha, palette; 1- to 16-bit) to 8-bit RGB.
 /// Returns `(rgb, height, width)`; alpha is dropped, 16-bit samples keep their high byte.
 pub fn read_png_rgb(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize), String> {
-    layout::decode_rgb8(bytes).map_err(|e| e.to_string())
+    label_png::decode_rgb8(bytes).map_err(|e| e.to_string())
 }
 
 /// For each output index along one axis, the source indices it covers and their weights (which
@@ -1021,7 +1026,6 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains(&label_path.display().to_string()), "{msg}");
         assert!(msg.contains("#01018d") && msg.contains("car"), "{msg}");
-        assert!(msg.contains("--map-unknown-colors"), "{msg}");
         let lenient = LoadOptions {
             color_policy: ColorPolicy::MapToNearest,
             limit: None,

@@ -7,11 +7,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use cimle::config::Preset;
 use cimle::generator::{images_to_rgb8, one_hot};
+use cimle::label_png::{ColorPolicy, LabelError, LabelFormat};
 use cimle::latent::LatentCode;
-use cimle::layout::{ColorPolicy, LabelFormat, Layout};
-use cimle::weights::{Precision, load_generator, save_generator};
+use cimle::layout::Layout;
+use cimle::weights::{Precision, WeightsError, load_generator, save_generator};
 use cimle_trainer::backend::Backend;
-use cimle_trainer::data::{LoadOptions, load_dataset, read_png_rgb, resize_area};
+use cimle_trainer::data::{DataError, LoadOptions, load_dataset, read_png_rgb, resize_area};
 use cimle_trainer::imle::{Method, Pair, TrainingConfig};
 use cimle_trainer::perceptual::{
     LayerWeights, PerceptualDistance, Vgg19Config, Vgg19Features, distance_report, load_vgg19,
@@ -566,7 +567,7 @@ fn load_pairs(
         },
         limit,
     };
-    let ds = load_dataset(dir, h, w, options)?;
+    let ds = load_dataset(dir, h, w, options).map_err(data_error)?;
     let desc = format!("{} ({}, {} pairs)", dir.display(), ds.kind, ds.len());
     let pairs = ds
         .samples
@@ -945,19 +946,28 @@ fn read_layout(path: &Path, how: &LayoutFormatArgs, h: usize, w: usize) -> Resul
     let (format, map_unknown) = (how.label_format.as_deref(), how.map_unknown_colors);
     let bytes =
         std::fs::read(path).with_context(|| format!("reading layout {}", path.display()))?;
-    let format = match format {
-        Some(f) => f
-            .parse::<LabelFormat>()
-            .map_err(|e| anyhow::anyhow!("--label-format: {e}"))?,
-        None => LabelFormat::detect(&bytes).with_context(|| format!("{}", path.display()))?,
-    };
+    let format = format
+        .map(|f| {
+            f.parse::<LabelFormat>()
+                .map_err(|e| anyhow::anyhow!("--label-format: {e}"))
+        })
+        .transpose()?;
     let policy = if map_unknown {
         ColorPolicy::MapToNearest
     } else {
         ColorPolicy::Strict
     };
-    let decoded = cimle::layout::decode_png(&bytes, format, policy)
-        .with_context(|| format!("{}", path.display()))?;
+    let decoded = match format {
+        Some(format) => cimle::label_png::decode_png(&bytes, format, policy),
+        None => cimle::label_png::decode_png_auto(&bytes, policy).map(|(detection, decoded)| {
+            eprintln!("{}: read as {detection}", path.display());
+            decoded
+        }),
+    }
+    .map_err(|e| match label_hint(&e) {
+        Some(hint) => anyhow::anyhow!("{}: {e} ({hint})", path.display()),
+        None => anyhow::anyhow!("{}: {e}", path.display()),
+    })?;
     if decoded.remapped_pixels > 0 {
         eprintln!(
             "{}: mapped {} pixels of unknown colours to the nearest class",
@@ -1034,6 +1044,42 @@ fn sample_command(args: SampleArgs) -> Result<()> {
     Ok(())
 }
 
+/// The command-line way out of a label error (the model crate describes the data only).
+fn label_hint(e: &LabelError) -> Option<&'static str> {
+    Some(match e {
+        LabelError::UnknownColor { .. } => {
+            "pass --map-unknown-colors to map such colours to the nearest class"
+        }
+        LabelError::GrayAsColor {
+            reads_as: Some(LabelFormat::TrainId),
+            ..
+        }
+        | LabelError::InvalidLabelId { .. } => "pass --label-format train-id",
+        LabelError::GrayAsColor {
+            reads_as: Some(LabelFormat::LabelIds),
+            ..
+        }
+        | LabelError::InvalidTrainId { .. } => "pass --label-format label-ids",
+        LabelError::GrayAsColor { .. } | LabelError::Ambiguous { .. } => {
+            "pass --label-format label-ids or --label-format train-id"
+        }
+        LabelError::NotGray { .. } => "pass --label-format color",
+        _ => return None,
+    })
+}
+
+/// A dataset error with the command-line way out where there is one (`train` and `rarity` have
+/// --map-unknown-colors but no --label-format).
+fn data_error(e: DataError) -> anyhow::Error {
+    match &e {
+        DataError::Label {
+            error: error @ LabelError::UnknownColor { .. },
+            ..
+        } => anyhow::anyhow!("{e} ({})", label_hint(error).unwrap_or_default()),
+        _ => e.into(),
+    }
+}
+
 /// Loads a weights file on `device`: the generator and what the file says about itself.
 fn load_weights(
     path: &Path,
@@ -1045,8 +1091,22 @@ fn load_weights(
             path.display()
         )
     })?;
-    let (generator, header) =
-        load_generator(&bytes, device).with_context(|| format!("{}", path.display()))?;
+    let (generator, header) = load_generator(&bytes, device).map_err(|e| {
+        let hint = match e {
+            WeightsError::Foreign { .. } => {
+                " (give a run's RUN/weights.safetensors, or export one with \
+                 `cimle export --weights RUN/weights.safetensors --out FILE`)"
+            }
+            WeightsError::Unreadable(_) => {
+                " (give a run's RUN/weights.safetensors or a file written by `cimle export`)"
+            }
+            WeightsError::NewerVersion { .. } => {
+                " (update cimle, or export the model again with this build's `cimle export`)"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{}: {e}{hint}", path.display())
+    })?;
     Ok((generator, header))
 }
 

@@ -2,7 +2,7 @@
 //! to the editor's size with a notice, and unknown colours refused with a message that names
 //! the colour. Messages are written for the page (no command-line flags).
 
-use cimle::layout::{ColorPolicy, LabelFormat, LayoutError, decode_png_auto};
+use cimle::label_png::{ColorPolicy, LabelError, LabelFormat, decode_png_auto};
 use wasm_bindgen::prelude::*;
 
 /// A decoded upload.
@@ -45,10 +45,10 @@ pub fn import_layout_text(
     height: usize,
     width: usize,
 ) -> Result<Imported, String> {
-    let (format, decoded) = decode_png_auto(bytes, ColorPolicy::Strict)
+    let (detection, decoded) = decode_png_auto(bytes, ColorPolicy::Strict)
         .map_err(|e| format!("{name}: {}", page_message(&e)))?;
     let layout = decoded.layout;
-    let kind = match format {
+    let kind = match detection.format {
         LabelFormat::Color => "Cityscapes palette colours",
         LabelFormat::TrainId => "train ids",
         LabelFormat::LabelIds => "Cityscapes labelIds",
@@ -75,9 +75,9 @@ fn hex(c: [u8; 3]) -> String {
 }
 
 /// The decoder's errors, reworded where they name command-line flags.
-fn page_message(e: &LayoutError) -> String {
+fn page_message(e: &LabelError) -> String {
     match e {
-        LayoutError::UnknownColor {
+        LabelError::UnknownColor {
             color,
             x,
             y,
@@ -92,13 +92,17 @@ fn page_message(e: &LayoutError) -> String {
             color[1],
             color[2]
         ),
-        LayoutError::InvalidTrainId { value, x, y, .. }
-        | LayoutError::InvalidLabelId { value, x, y, .. }
-        | LayoutError::Undetectable { value, x, y } => format!(
+        LabelError::InvalidTrainId { value, x, y, .. }
+        | LabelError::InvalidLabelId { value, x, y, .. }
+        | LabelError::Undetectable { value, x, y, .. } => format!(
             "gray value {value} at pixel ({x}, {y}) is neither a train id (0-18, 255 void) nor \
              a Cityscapes labelId (0-33). Upload a colour, train-id or labelIds label PNG"
         ),
-        LayoutError::Png(msg) => format!("not a readable PNG ({msg})"),
+        LabelError::Png(msg) => format!("not a readable PNG ({msg})"),
+        LabelError::Ambiguous { .. } => format!(
+            "{e}. The page cannot ask which: upload the layout as a colour PNG in the Cityscapes \
+             palette instead"
+        ),
         other => other.to_string(),
     }
 }

@@ -1,4 +1,4 @@
-//! Styles: latent codes as recipes the page can share in a link (METHOD.md "Latent codes").
+//! Styles: latent codes as recipes the page can share in a link (docs/METHOD.md "Latent codes").
 //!
 //! A sample's look is its latent code z. The page never stores z itself (256x512x10 floats);
 //! it stores how to make it: a seed, an interpolation between two styles, or a style whose
@@ -41,7 +41,7 @@ pub enum Recipe {
         /// Position in `[0, 1]`.
         t: f32,
     },
-    /// `base` with the noise of `seed` inside a region (METHOD.md: region resampling).
+    /// `base` with the noise of `seed` inside a region (docs/METHOD.md: region resampling).
     #[serde(rename = "r")]
     Region {
         /// The code outside the region.
