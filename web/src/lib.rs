@@ -5,6 +5,7 @@
 //! Every function that JavaScript calls has a twin returning a `String` error (`*_text`,
 //! `*_blocking`, `parse`, `replace`), which native tests call: `JsValue` cannot be built off wasm.
 
+pub mod base64url;
 pub mod codec;
 pub mod editor;
 pub mod import;

@@ -15,7 +15,7 @@ use cimle::latent::{Interpolation, LatentCode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::codec::{base64url_decode, base64url_encode};
+use crate::base64url::{base64url_decode, base64url_encode};
 
 /// Deepest nesting of interpolations and regions a recipe may have (keeps links short and
 /// decoding bounded).
