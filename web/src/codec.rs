@@ -7,11 +7,10 @@
 use wasm_bindgen::prelude::*;
 
 use crate::base64url::{base64url_decode, base64url_encode};
+use crate::limits::check_size;
 use crate::style::Style;
 
 const LAYOUT_VERSION: u8 = 1;
-/// Largest layout side a link may carry.
-const MAX_SIDE: usize = 4096;
 
 /// The layout codec of the module docs.
 pub fn encode_layout(ids: &[u8], height: usize, width: usize) -> String {
@@ -52,12 +51,7 @@ pub fn decode_layout(text: &str, num_classes: usize) -> Result<(Vec<u8>, usize, 
     }
     let height = usize::from(u16::from_le_bytes([bytes[1], bytes[2]]));
     let width = usize::from(u16::from_le_bytes([bytes[3], bytes[4]]));
-    if height == 0 || width == 0 || height > MAX_SIDE || width > MAX_SIDE {
-        return Err(format!(
-            "the layout in the link has a bad size {width}x{height}"
-        ));
-    }
-    let total = height * width;
+    let total = check_size("the layout in the link", height, width)?;
     let mut ids = Vec::with_capacity(total);
     let mut pos = 5;
     while pos < bytes.len() {
@@ -219,8 +213,54 @@ mod tests {
     }
 
     #[test]
+    fn crafted_layout_sizes_are_refused_before_anything_is_allocated() {
+        // Version 1, 65535x65535, one run of class 0: 4 GiB of ids if believed.
+        let huge = base64url_encode(&[1, 0xff, 0xff, 0xff, 0xff, 0, 1]);
+        let err = decode_layout(&huge, 20).unwrap_err();
+        assert!(
+            err.contains("the layout in the link is 65535x65535 (height x width)")
+                && err.contains("at most 8192 pixels a side"),
+            "{err}"
+        );
+        // 8192x8192: each side is allowed, the total is not.
+        let square = base64url_encode(&[1, 0, 0x20, 0, 0x20, 0, 1]);
+        assert!(
+            decode_layout(&square, 20)
+                .unwrap_err()
+                .contains("16777216 pixels in all")
+        );
+        let empty = base64url_encode(&[1, 0, 0, 5, 0]);
+        assert!(
+            decode_layout(&empty, 20)
+                .unwrap_err()
+                .contains("empty size")
+        );
+        // A run longer than the layout is refused without growing the ids past the size.
+        let mut long = vec![1, 2, 0, 2, 0, 3];
+        long.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(
+            decode_layout(&base64url_encode(&long), 20)
+                .unwrap_err()
+                .contains("more pixels than its size")
+        );
+    }
+
+    #[test]
+    fn a_link_with_a_crafted_style_region_is_an_error_naming_the_limit() {
+        let layout = encode_layout(&[0; 4], 2, 2);
+        let style = base64url_encode(
+            br#"{"k":"r","base":{"k":"s","s":1},"seed":2,"h":65536,"w":65536,"runs":[0,9]}"#,
+        );
+        let err = Link::parse(&format!("#m=x&l={layout}&s={style}"), 20).unwrap_err();
+        assert!(
+            err.contains("a region of the style in the link is 65536x65536 (height x width)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn links_restore_layout_and_style() {
-        let style = Style::from_seed(77).with_region(&[1, 0, 0, 0], 2, 2, 8);
+        let style = Style::from_seed(77).region(&[1, 0, 0, 0], 2, 2, 8).unwrap();
         let ids = [0u8, 1, 2, 19];
         let frag = Link::encode("browser", &ids, 2, 2, &style);
         let link = Link::parse(&format!("#{frag}"), 20).unwrap();

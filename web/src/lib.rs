@@ -9,6 +9,7 @@ pub mod base64url;
 pub mod codec;
 pub mod editor;
 pub mod import;
+pub mod limits;
 pub mod model;
 pub mod style;
 
