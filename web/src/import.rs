@@ -23,7 +23,8 @@ impl Imported {
         self.ids.clone()
     }
 
-    /// What happened ("read as colour labels; resized from 2048x1024 to 512x256").
+    /// What happened ("read as Cityscapes palette colours; resized from 1024x2048 to 256x512
+    /// (height x width)").
     #[wasm_bindgen(getter)]
     pub fn notice(&self) -> String {
         self.notice.clone()
@@ -62,9 +63,9 @@ pub fn import_layout_text(
     let mut notice = format!("{name}: read as {kind}");
     let resized = if (layout.height(), layout.width()) != (height, width) {
         notice += &format!(
-            "; resized from {}x{} to {width}x{height} (nearest neighbour)",
-            layout.width(),
-            layout.height()
+            "; resized from {}x{} to {height}x{width} (height x width, nearest neighbour)",
+            layout.height(),
+            layout.width()
         );
         layout.resize_nearest(height, width)
     } else {
@@ -147,7 +148,8 @@ mod tests {
         let big = import_layout_text("a.png", &png, 4, 8).unwrap();
         assert_eq!(big.ids().len(), 32);
         assert!(
-            big.notice().contains("resized from 4x2 to 8x4"),
+            big.notice()
+                .contains("resized from 2x4 to 4x8 (height x width"),
             "{}",
             big.notice()
         );

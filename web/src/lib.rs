@@ -44,7 +44,7 @@ pub fn encode_apng_text(
     let size = height * width * 4;
     if count == 0 || size == 0 || frames.len() != count * size {
         return Err(format!(
-            "{count} frames of {width}x{height} RGBA need {} bytes, got {}",
+            "{count} RGBA frames of {height}x{width} need {} bytes, got {}",
             count * size,
             frames.len()
         ));
