@@ -131,6 +131,7 @@ pub fn sizes(site: &Path) -> Result<String> {
         "index.html".to_string(),
         "style.css".into(),
         "app.js".into(),
+        "worker.js".into(),
         "favicon.svg".into(),
         "models/models.json".into(),
         "pkg/cimle_web.js".into(),
