@@ -394,7 +394,7 @@ mod tests {
         let base = Style::from_seed(1);
         // The region: the car half of the layout.
         let mask: Vec<u8> = ids.iter().map(|&c| u8::from(c == 13)).collect();
-        let region = base.with_region(&mask, h, w, 77);
+        let region = base.region(&mask, h, w, 77).unwrap();
         let a = model.render_floats_blocking(&ids, h, w, &base).unwrap();
         let b = model.render_floats_blocking(&ids, h, w, &region).unwrap();
         let mut changed_inside = 0;

@@ -382,6 +382,7 @@ mod tests {
         for f in [
             "index.html",
             "app.js",
+            "worker.js",
             "style.css",
             "favicon.svg",
             "models/models.json",
