@@ -86,9 +86,9 @@ pub enum RenderError {
 }
 
 enum Net {
-    Kernels(CpuGenerator),
+    Kernels(Box<CpuGenerator>),
     Burn {
-        generator: Generator,
+        generator: Box<Generator>,
         device: Device,
     },
 }
@@ -116,10 +116,13 @@ impl Model {
     ) -> Result<Self, ModelError> {
         let sampling = Sampling::of_metadata(&header.metadata)?;
         let net = if *device == Device::flex() {
-            Net::Kernels(CpuGenerator::from_generator(&generator, &header.config))
+            Net::Kernels(Box::new(CpuGenerator::from_generator(
+                &generator,
+                &header.config,
+            )))
         } else {
             Net::Burn {
-                generator: generator.fork(device),
+                generator: Box::new(generator.fork(device)),
                 device: device.clone(),
             }
         };
@@ -137,7 +140,7 @@ impl Model {
             config: generator.config().clone(),
             metadata: BTreeMap::new(),
             sampling,
-            net: Net::Kernels(generator),
+            net: Net::Kernels(Box::new(generator)),
         }
     }
 
@@ -201,24 +204,8 @@ impl Model {
         layouts: &[&Layout],
         codes: &[&LatentCode],
     ) -> Result<Vec<Vec<u8>>, RenderError> {
-        self.check(layouts, codes)?;
-        if layouts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (h, w) = (self.config.height, self.config.width);
-        match &self.net {
-            Net::Kernels(g) => {
-                let (image, _) = g.forward(layouts, codes, false);
-                Ok(images_to_rgb8(&image.to_nchw(), layouts.len(), h, w))
-            }
-            Net::Burn { generator, device } => {
-                let data = burn_forward(generator, device, layouts, codes)?
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?;
-                Ok(images_to_rgb8(&data, layouts.len(), h, w))
-            }
-        }
+        let floats = self.render_floats(layouts, codes)?;
+        Ok(self.to_rgb8(&floats, layouts.len()))
     }
 
     /// [`Model::render`] with an asynchronous read-back (the browser's WebGPU path, where a
@@ -228,23 +215,53 @@ impl Model {
         layouts: &[&Layout],
         codes: &[&LatentCode],
     ) -> Result<Vec<Vec<u8>>, RenderError> {
+        let floats = self.render_floats_async(layouts, codes).await?;
+        Ok(self.to_rgb8(&floats, layouts.len()))
+    }
+
+    /// The generator's raw output for `layouts[i]` with `codes[i]`: `[N, 3, H, W]` floats in
+    /// `[-1, 1]`, channel-planar (what the browser composites region by region).
+    pub fn render_floats(
+        &self,
+        layouts: &[&Layout],
+        codes: &[&LatentCode],
+    ) -> Result<Vec<f32>, RenderError> {
         self.check(layouts, codes)?;
         if layouts.is_empty() {
             return Ok(Vec::new());
         }
-        let (h, w) = (self.config.height, self.config.width);
         match &self.net {
-            Net::Kernels(_) => self.render(layouts, codes),
-            Net::Burn { generator, device } => {
-                let data = burn_forward(generator, device, layouts, codes)?
-                    .into_data_async()
-                    .await
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?
-                    .try_to_vec::<f32>()
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?;
-                Ok(images_to_rgb8(&data, layouts.len(), h, w))
-            }
+            Net::Kernels(g) => Ok(g.forward(layouts, codes, false).0.to_nchw()),
+            Net::Burn { generator, device } => burn_forward(generator, device, layouts, codes)?
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}"))),
         }
+    }
+
+    /// [`Model::render_floats`] with an asynchronous read-back.
+    pub async fn render_floats_async(
+        &self,
+        layouts: &[&Layout],
+        codes: &[&LatentCode],
+    ) -> Result<Vec<f32>, RenderError> {
+        self.check(layouts, codes)?;
+        if layouts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.net {
+            Net::Kernels(_) => self.render_floats(layouts, codes),
+            Net::Burn { generator, device } => burn_forward(generator, device, layouts, codes)?
+                .into_data_async()
+                .await
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}"))),
+        }
+    }
+
+    fn to_rgb8(&self, floats: &[f32], n: usize) -> Vec<Vec<u8>> {
+        images_to_rgb8(floats, n, self.config.height, self.config.width)
     }
 
     /// Renders `seeds` of one layout ([`Model::code`] each), at most `batch` a pass.

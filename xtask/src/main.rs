@@ -80,20 +80,19 @@ fn test() -> Result<()> {
     ensure_chromium()?;
     // Release profile, like the binary: burn compiles once per target.
     run("cargo", &["test", "--release", "--workspace"])?;
-    if std::env::var_os("CIMLE_CLIPPY").is_some() {
-        run(
-            "cargo",
-            &[
-                "clippy",
-                "--release",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )?;
-    }
+    // Lints are part of the tests: a warning fails the run.
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     fuzz(FUZZ_SECONDS)?;
     let site = site::build()?;
     ensure_wasm_bindgen()?;
