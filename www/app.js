@@ -1,7 +1,8 @@
 // The page: wires the Rust app logic (pkg/cimle_web.js, built from web/) to the DOM.
 // Everything that decides something (the model, layouts, styles, links, uploads, animations)
-// is in Rust; this file handles events, canvases and the order of things.
-import init, { Model, Editor, Style, Link, importLayout, encodeApng, version } from './pkg/cimle_web.js';
+// is in Rust; this file handles events, canvases and the order of things. The model lives in a
+// Web Worker (worker.js), which renders off the main thread; the page sends it styles as text.
+import init, { Editor, Style, Link, importLayout, encodeApng, version } from './pkg/cimle_web.js';
 
 const EDIT_H = 256;
 const EDIT_W = 512;
@@ -11,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   models: [],
   modelEntry: null,
-  model: null,
+  model: null, // what the worker says about its model: { backend, height, width, numClasses, ... }
   palette: new Uint8Array(0),
   names: [],
   voidClass: 0,
@@ -33,18 +34,24 @@ const state = {
 
 // ---------- status, notices, busy flag (tests read body[data-state]) ----------
 function status(text) { $('status').textContent = text; }
+// One message at a time: an information (#notice, announced politely) or an error (#alert,
+// announced at once). Both elements stay in the page, empty when there is nothing to say.
+const PICK_TWO = 'Pick two samples with their A and B buttons first.';
 function notice(text, kind = 'info') {
-  const el = $('notice');
-  if (!text) { el.hidden = true; return; }
-  el.hidden = false;
-  el.textContent = text;
-  el.className = kind === 'error' ? 'notice error' : 'notice';
+  $('notice').textContent = kind === 'error' ? '' : text;
+  $('alert').textContent = kind === 'error' ? text : '';
 }
-async function busy(work) {
+function clearNotice(text) {
+  if ($('notice').textContent === text) notice('');
+}
+const errorText = (e) => String(e?.message ?? e);
+// Runs one user action; its failure is shown as an error and the page goes on working.
+async function busy(work, what = 'That') {
   state.busy += 1;
   document.body.dataset.state = 'busy';
+  $('alert').textContent = '';
   try { return await work(); }
-  catch (e) { notice(String(e.message ?? e), 'error'); status('Stopped: see the message above.'); }
+  catch (e) { notice(errorText(e), 'error'); status(`${what} did not work (see the message above). Ready.`); }
   finally {
     state.busy -= 1;
     if (state.busy === 0) document.body.dataset.state = 'idle';
@@ -75,53 +82,93 @@ async function fetchWithProgress(url, label) {
   return out;
 }
 
+// ---------- the render worker ----------
+const worker = {
+  w: null,
+  next: 1,
+  pending: new Map(),
+  // Starts the worker on the page's compiled wasm module.
+  async start(module) {
+    this.w = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+    this.w.onmessage = ({ data }) => {
+      const p = this.pending.get(data.id);
+      this.pending.delete(data.id);
+      if (data.error !== undefined) p?.reject(new Error(data.error)); else p?.resolve(data.result);
+    };
+    this.w.onerror = (e) => {
+      e.preventDefault();
+      const err = new Error(`The render worker stopped (${e.message || 'it could not be loaded'}). Reload the page.`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    await this.ask({ op: 'init', module });
+  },
+  ask(message, transfer = []) {
+    return new Promise((resolve, reject) => {
+      const id = this.next++;
+      this.pending.set(id, { resolve, reject });
+      this.w.postMessage({ ...message, id }, transfer);
+    });
+  },
+};
+
+// The worker moved to the CPU: a plain sentence on the page, the reason in the console.
+function fellBack(fallback) {
+  if (!fallback) return;
+  console.warn(`cimle: running on the CPU. WebGPU said: ${fallback.detail}`);
+  notice(fallback.note);
+}
+function showBackend() { $('backend').textContent = `Running on ${state.model.backend}`; }
+
 // ---------- the model ----------
 async function loadModel(entry) {
   const bytes = await fetchWithProgress(`models/${entry.file}`, `Loading model “${entry.name}”`);
-  const want = new URLSearchParams(location.search).get('backend') || 'auto';
-  let model = null;
-  let note = '';
-  if (want !== 'cpu' && typeof Model.loadWebGpu === 'function' && 'gpu' in navigator) {
-    status('Starting WebGPU…');
-    try { model = await Model.loadWebGpu(bytes); }
-    catch (e) { note = `WebGPU did not start (${e.message ?? e}); running on the CPU instead.`; }
-  } else if (want !== 'cpu') {
-    note = 'This browser has no WebGPU; running on the CPU (slower).';
-  }
-  if (!model) model = new Model(bytes);
-  if (state.model) state.model.free();
-  state.model = model;
+  const size = bytes.length;
+  const want = new URLSearchParams(location.search).get('backend') === 'cpu' ? 'cpu' : 'auto';
+  status(want === 'cpu' ? 'Starting the model on the CPU…' : 'Starting the model (WebGPU if this browser has it)…');
+  notice('');
+  const { info, fallback } = await worker.ask({ op: 'load', bytes, want }, [bytes.buffer]);
+  state.model = info;
   state.modelEntry = entry;
-  state.modelBytes = bytes;
-  state.palette = model.palette();
-  state.names = model.classNames();
+  state.palette = info.palette;
+  state.names = info.classNames;
   state.voidClass = Math.max(0, state.names.indexOf('void'));
-  $('backend').textContent = `Running on ${model.backend()}`;
-  $('model-info').textContent = `Model “${entry.name}”: ${model.width()}x${model.height()}, `
-    + `${(model.numParams() / 1e6).toFixed(2)}M parameters, ${mb(bytes.length)} MB. ${entry.about ?? ''}`;
-  if (model.isRegression()) note += ' This model is the CRN regression baseline: it ignores styles, so every sample is the same image.';
-  notice(note.trim());
+  showBackend();
+  fellBack(fallback);
+  $('model-info').textContent = `Model “${entry.name}”: ${info.height}x${info.width} pixels (height x width), `
+    + `${(info.numParams / 1e6).toFixed(2)}M parameters, ${mb(size)} MB. ${entry.about ?? ''}`;
+  if (info.isRegression) {
+    notice(`${$('notice').textContent} This model is the CRN regression baseline: it ignores styles, so every sample is the same image.`.trim());
+  }
   buildPalette();
   buildRegionSources();
 }
 
-// Renders a style on the current layout; falls back to the CPU if WebGPU fails mid-way.
+// Renders a style on a layout in the worker: RGBA bytes at the model's size. The line beside
+// the status counts the seconds meanwhile, which also shows that the page is not frozen.
 async function render(style, ids = state.editor.ids()) {
+  const started = performance.now();
+  const tick = () => { $('elapsed').textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
+  tick();
+  const timer = setInterval(tick, 100);
   try {
-    return await state.model.render(ids, EDIT_H, EDIT_W, style);
-  } catch (e) {
-    if (state.model.backend() === 'CPU') throw e;
-    notice(`WebGPU failed while rendering (${e.message ?? e}); switched to the CPU.`);
-    state.model.free();
-    state.model = new Model(state.modelBytes);
-    $('backend').textContent = `Running on ${state.model.backend()}`;
-    return await state.model.render(ids, EDIT_H, EDIT_W, style);
+    // The ids are copied, not transferred: a grid or an animation renders one layout many times.
+    const result = await worker.ask({ op: 'render', ids, height: EDIT_H, width: EDIT_W, style: style.encode() });
+    if (result.fallback) {
+      state.model.backend = result.backend;
+      showBackend();
+      fellBack(result.fallback);
+    }
+    return result.rgba;
+  } finally {
+    clearInterval(timer);
+    $('elapsed').textContent = '';
   }
 }
 
 function toImageData(rgba) {
   return new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.length),
-    state.model.width(), state.model.height());
+    state.model.width, state.model.height);
 }
 function paint(canvas, image) {
   canvas.width = image.width;
@@ -212,6 +259,7 @@ function setupDrawing() {
 // "Keep style": re-render the current style whenever the layout changes, the latest edit
 // winning (a render in progress finishes first; edits made meanwhile are rendered next).
 function layoutChanged(final) {
+  forgetLink();
   if (!$('keep').checked || !state.current) return;
   if (!final && state.liveRunning) { state.pendingLive = true; return; }
   state.pendingLive = true;
@@ -227,11 +275,13 @@ async function liveRender() {
       await yieldToPage();
     }
     status('Ready.');
-  });
+  }, 'Re-rendering');
   state.liveRunning = false;
 }
 
 // ---------- palette, tools, region sources ----------
+// The classes are one radio group with one tab stop (the checked class); the arrow keys, Home
+// and End move the choice, as in any radio group.
 function buildPalette() {
   const box = $('palette');
   box.replaceChildren();
@@ -239,6 +289,7 @@ function buildPalette() {
     const b = document.createElement('button');
     b.type = 'button';
     b.setAttribute('role', 'radio');
+    b.tabIndex = -1;
     b.dataset.cls = id;
     const sw = document.createElement('span');
     sw.className = 'swatch';
@@ -249,20 +300,47 @@ function buildPalette() {
     b.addEventListener('click', () => selectClass(id));
     box.append(b);
   });
+  box.onkeydown = (e) => {
+    const n = state.names.length;
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[e.key];
+    let to = null;
+    if (step) to = (state.cls + step + n) % n;
+    else if (e.key === 'Home') to = 0;
+    else if (e.key === 'End') to = n - 1;
+    if (to === null) return;
+    e.preventDefault();
+    selectClass(to);
+    box.children[to].focus();
+  };
   const car = state.names.indexOf('car');
   selectClass(state.cls >= 0 && state.cls < state.names.length ? state.cls : Math.max(0, car));
 }
 function selectClass(id) {
   state.cls = id;
-  for (const b of $('palette').children) {
+  const box = $('palette');
+  for (const b of box.children) {
     const on = Number(b.dataset.cls) === id;
     b.classList.toggle('active', on);
     b.setAttribute('aria-checked', String(on));
+    b.tabIndex = on ? 0 : -1;
+  }
+  // Where the classes scroll sideways (phones), bring the chosen one into the row's view,
+  // without scrolling the page.
+  const chosen = box.children[id];
+  if (chosen && box.scrollWidth > box.clientWidth) {
+    const left = chosen.offsetLeft - box.offsetLeft;
+    if (left < box.scrollLeft || left + chosen.offsetWidth > box.scrollLeft + box.clientWidth) {
+      box.scrollLeft = left - (box.clientWidth - chosen.offsetWidth) / 2;
+    }
   }
 }
 function selectTool(tool) {
   state.tool = tool;
-  for (const b of document.querySelectorAll('.tool')) b.classList.toggle('active', b.dataset.tool === tool);
+  for (const b of document.querySelectorAll('.tool')) {
+    const on = b.dataset.tool === tool;
+    b.classList.toggle('active', on);
+    b.setAttribute('aria-pressed', String(on));
+  }
 }
 function buildRegionSources() {
   const sel = $('region-source');
@@ -273,12 +351,28 @@ function buildRegionSources() {
 }
 
 // ---------- samples ----------
-function setCurrent(style, image) {
+function setCurrent(style, image, { fromLink = false } = {}) {
   state.current = style;
   $('style-label').textContent = `Style: ${style.label()}`;
   if (image) paint($('current'), image);
-  for (const s of state.samples) s.el.classList.toggle('current', s.style === style);
+  for (const s of state.samples) {
+    const on = s.style === style;
+    s.el.classList.toggle('current', on);
+    s.canvas.setAttribute('aria-pressed', String(on));
+  }
   $('link-text').value = '';
+  if (!fromLink) forgetLink();
+}
+function clearSamples() {
+  state.generation += 1;
+  state.samples = [];
+  state.interpA = null;
+  state.interpB = null;
+  $('interp-a').textContent = 'A: –';
+  $('interp-b').textContent = 'B: –';
+  $('interp').value = 0;
+  $('grid').replaceChildren();
+  document.body.dataset.samples = '0';
 }
 
 async function generate() {
@@ -287,6 +381,10 @@ async function generate() {
   const grid = $('grid');
   grid.replaceChildren();
   state.samples = [];
+  state.interpA = null;
+  state.interpB = null;
+  $('interp-a').textContent = 'A: –';
+  $('interp-b').textContent = 'B: –';
   const ids = state.editor.ids();
   await busy(async () => {
     const started = performance.now();
@@ -301,24 +399,38 @@ async function generate() {
       await yieldToPage();
     }
     const ms = (performance.now() - started) / n;
-    status(`${n} samples in ${((performance.now() - started) / 1000).toFixed(1)} s (${ms.toFixed(0)} ms each on ${state.model.backend()}).`);
-  });
+    status(`${n} samples in ${((performance.now() - started) / 1000).toFixed(1)} s (${ms.toFixed(0)} ms each on ${state.model.backend}).`);
+  }, 'Generating');
   document.body.dataset.samples = String(state.samples.length);
 }
 
+// A sample: its image (a button: click, or Enter or Space when focused, makes it current),
+// its A and B buttons and a caption.
 function addSample(style, image, index) {
   const el = document.createElement('div');
   el.className = 'sample';
   const canvas = document.createElement('canvas');
   paint(canvas, image);
-  canvas.title = 'Make this style current';
-  canvas.addEventListener('click', () => setCurrent(style, image));
+  canvas.tabIndex = 0;
+  canvas.setAttribute('role', 'button');
+  canvas.setAttribute('aria-pressed', 'false');
+  canvas.setAttribute('aria-label', `Sample ${index + 1} (${style.label()}): make its style current`);
+  canvas.title = 'Make this style current (Enter)';
+  const pick = () => { setCurrent(style, image); status(`Sample ${index + 1} is the current style.`); };
+  canvas.addEventListener('click', pick);
+  canvas.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); }
+  });
   const picks = document.createElement('div');
   picks.className = 'picks';
   for (const end of ['A', 'B']) {
     const b = document.createElement('button');
+    b.type = 'button';
     b.textContent = end;
-    b.title = `Use as interpolation end ${end}`;
+    b.dataset.end = end;
+    b.setAttribute('aria-label', `Use sample ${index + 1} as ${end}`);
+    b.setAttribute('aria-pressed', 'false');
+    b.title = `Use sample ${index + 1} as interpolation end ${end}`;
     b.addEventListener('click', () => pickEnd(end, style, index));
     picks.append(b);
   }
@@ -327,21 +439,30 @@ function addSample(style, image, index) {
   cap.textContent = `#${index + 1} · ${style.label()}`;
   el.append(canvas, picks, cap);
   $('grid').append(el);
-  state.samples.push({ style, el });
+  state.samples.push({ style, el, canvas, picks });
 }
 
 function pickEnd(end, style, index) {
   if (end === 'A') state.interpA = style; else state.interpB = style;
   $(end === 'A' ? 'interp-a' : 'interp-b').textContent = `${end}: #${index + 1}`;
+  for (const s of state.samples) {
+    const b = s.picks.querySelector(`[data-end="${end}"]`);
+    b.setAttribute('aria-pressed', String(s.style === style));
+  }
   $('interp').value = end === 'A' ? 0 : 100;
-  interpolate();
+  if (state.interpA && state.interpB) {
+    clearNotice(PICK_TWO);
+    interpolate();
+  } else {
+    status(`${end} is sample ${index + 1}: now pick ${end === 'A' ? 'B' : 'A'}.`);
+  }
 }
 
 let interpPending = false;
 let interpRunning = false;
 async function interpolate() {
   if (!state.interpA || !state.interpB) {
-    notice('Pick two samples with their A and B buttons first.');
+    notice(PICK_TWO);
     return;
   }
   interpPending = true;
@@ -357,7 +478,7 @@ async function interpolate() {
       await yieldToPage();
     }
     status('Ready.');
-  });
+  }, 'Interpolating');
   interpRunning = false;
 }
 
@@ -376,7 +497,7 @@ async function resampleRegion() {
     const style = state.current.withRegion(mask, EDIT_H, EDIT_W, randomSeed());
     setCurrent(style, toImageData(await render(style)));
     status('Region resampled: only its pixels changed.');
-  });
+  }, 'Resampling the region');
 }
 
 // ---------- animation ----------
@@ -396,7 +517,7 @@ async function animate(makeFrames) {
       paint($('current'), frames[frames.length - 1]);
       await yieldToPage();
     }
-  });
+  }, 'Animating');
   if (frames.length < 2) return;
   let k = 0;
   state.animation = {
@@ -408,7 +529,7 @@ async function animate(makeFrames) {
   status(`Playing ${frames.length} frames.`);
 }
 function animatePath() {
-  if (!state.interpA || !state.interpB) { notice('Pick two samples with their A and B buttons first.'); return; }
+  if (!state.interpA || !state.interpB) { notice(PICK_TWO); return; }
   const ids = state.editor.ids();
   return animate(() => Array.from({ length: FRAMES }, (_, i) => ({
     style: Style.interpolate(state.interpA, state.interpB, i / (FRAMES - 1)), ids,
@@ -443,10 +564,47 @@ function linkFragment() {
 async function copyLink() {
   if (!state.current) { notice('Generate samples first.'); return; }
   const url = `${location.href.split('#')[0]}#${linkFragment()}`;
+  // The address bar shows the link too, until the layout or the style changes.
   history.replaceState(null, '', url);
   $('link-text').value = url;
   try { await navigator.clipboard.writeText(url); status('Link copied: it restores this layout and style.'); }
   catch { status('Link is in the box beside the button (the clipboard was not available).'); }
+}
+// The address bar no longer matches what the page shows: drop its link, so that pasting the
+// same link again is a change the page hears (hashchange).
+function forgetLink() {
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+}
+
+// Opens the link in the address bar (at start, or pasted into this tab later): its model when
+// the site has it, its layout (undoable) and its style. False, with an error shown, when the
+// link cannot be read.
+async function openLink() {
+  const wanted = new URLSearchParams(location.hash.slice(1)).get('m');
+  const entry = state.models.find((m) => m.id === wanted);
+  if (entry && entry !== state.modelEntry) {
+    $('model').value = entry.id;
+    await loadModel(entry);
+  }
+  let link;
+  try {
+    link = Link.decode(location.hash, state.model.numClasses);
+    if (link.height !== EDIT_H || link.width !== EDIT_W) {
+      throw new Error(`its layout is ${link.height}x${link.width}, this page edits ${EDIT_H}x${EDIT_W} (height x width)`);
+    }
+  } catch (e) {
+    notice(`The link could not be opened: ${errorText(e)}`, 'error');
+    return false;
+  }
+  clearSamples();
+  state.editor.setIds(link.ids);
+  drawLayout();
+  status('Rendering the linked style…');
+  const style = link.style;
+  setCurrent(style, toImageData(await render(style)), { fromLink: true });
+  const unknown = entry ? '' : ` The link names a model this site does not have (“${wanted}”), so it is shown with “${state.modelEntry.name}”.`;
+  status(`Restored from the link. Generate makes new samples on this layout.${unknown}`);
+  return true;
 }
 
 async function loadExample(file) {
@@ -463,21 +621,6 @@ async function upload(file) {
   drawLayout();
   notice(imported.notice);
   layoutChanged(true);
-}
-
-function restoreLink() {
-  if (!location.hash.includes('l=')) return false;
-  try {
-    const link = Link.decode(location.hash, state.model.numClasses());
-    if (link.height !== EDIT_H || link.width !== EDIT_W) throw new Error(`the layout is ${link.width}x${link.height}, expected ${EDIT_W}x${EDIT_H}`);
-    state.editor.setIds(link.ids);
-    drawLayout();
-    state.current = link.style;
-    return true;
-  } catch (e) {
-    notice(`The link could not be restored: ${e.message ?? e}`, 'error');
-    return false;
-  }
 }
 
 // ---------- start ----------
@@ -502,16 +645,20 @@ function wire() {
   });
   $('upload').addEventListener('change', (e) => {
     const file = e.target.files[0];
-    if (file) busy(() => upload(file));
+    if (file) busy(() => upload(file), 'The upload');
     e.target.value = '';
   });
-  $('example').addEventListener('change', (e) => busy(async () => { await loadExample(e.target.value); layoutChanged(true); }));
+  $('example').addEventListener('change', (e) => busy(async () => { await loadExample(e.target.value); layoutChanged(true); }, 'Loading the example'));
   $('model').addEventListener('change', (e) => busy(async () => {
     const entry = state.models.find((m) => m.id === e.target.value);
     await loadModel(entry);
     drawLayout();
     await generate();
-  }));
+  }, 'Switching the model'));
+  // A link pasted into this tab while it shows the page changes only the fragment.
+  window.addEventListener('hashchange', () => {
+    if (location.hash.includes('l=')) busy(openLink, 'Opening the link');
+  });
   document.addEventListener('keydown', (e) => {
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
     const key = e.key.toLowerCase();
@@ -525,8 +672,12 @@ function wire() {
 
 async function main() {
   document.body.dataset.state = 'busy';
-  const wasm = await fetchWithProgress('pkg/cimle_web_bg.wasm', 'Loading app code');
-  await init({ module_or_path: wasm });
+  const bytes = await fetchWithProgress('pkg/cimle_web_bg.wasm', 'Loading app code');
+  status('Compiling the app code…');
+  // Compiled once: the page and the render worker each instantiate this module.
+  const module = await WebAssembly.compile(bytes);
+  await init({ module_or_path: module });
+  await worker.start(module);
   $('version').textContent = version();
   const res = await fetch('models/models.json');
   if (!res.ok) throw new Error(`models/models.json: HTTP ${res.status}`);
@@ -541,13 +692,7 @@ async function main() {
   state.editor = new Editor(EDIT_H, EDIT_W, 0);
   state.mask = new Editor(EDIT_H, EDIT_W, 0);
   wire();
-  if (restoreLink()) {
-    status('Rendering the linked style…');
-    const style = state.current;
-    paint($('current'), toImageData(await render(style)));
-    setCurrent(style);
-    status('Restored from the link. Generate makes new samples on this layout.');
-  } else {
+  if (!(location.hash.includes('l=') && await openLink())) {
     await loadExample(manifest.examples[0].file);
     await generate();
   }
@@ -555,8 +700,8 @@ async function main() {
 
 main()
   .catch((e) => {
-    notice(`The app could not start: ${e.message ?? e}`, 'error');
-    status('Stopped.');
+    notice(`The app could not start: ${errorText(e)}`, 'error');
+    status('Stopped: the app could not start (see the message above).');
   })
   .finally(() => {
     if (state.busy === 0) document.body.dataset.state = 'idle';

@@ -9,6 +9,10 @@
 //! and the license plate, `-1`, as in `cityscapesScripts/helpers/labels.py`), so that `labelIds`
 //! images and colour images that use non-training colours (parking, guard rail, …) can be read:
 //! every non-training label maps to [`VOID`].
+//!
+//! GTA-5 label files use the same label set and palette, stored as palette PNGs whose indices
+//! are Cityscapes label ids. Some of their palettes give a non-training label a colour that
+//! Cityscapes does not use ([`GTA5_VOID_COLORS`]); those colours are `void` as well.
 
 /// Number of classes in a layout: the 19 Cityscapes training classes plus [`VOID`].
 pub const NUM_CLASSES: usize = 20;
@@ -185,6 +189,17 @@ pub const CITYSCAPES_LABELS: [CityscapesLabel; 35] = [
     label("license plate", -1, VOID, 0, 0, 142),
 ];
 
+/// Colours found in GTA-5 ("Playing for Data") label files that no Cityscapes label has.
+///
+/// GTA-5 keeps the Cityscapes label set and palette, but its palette PNGs draw some pixels of
+/// non-training labels in these colours: rgb(20, 20, 20) is in 4 of 7 real GTA-5 label files
+/// checked for issue 12, on pixels that are none of the 19 training classes (Cityscapes draws its
+/// `unlabeled`, `ego vehicle`, `rectification border`, `out of roi` and `static` labels black).
+/// The published GTA-5 material we could consult names no palette beyond Cityscapes', so this list
+/// holds what real files showed; a palette PNG with another unknown colour is still read through
+/// its indices when its palette is a label-id palette (see `label_png`).
+pub const GTA5_VOID_COLORS: [[u8; 3]; 1] = [[20, 20, 20]];
+
 /// The largest Cityscapes label id (`bicycle`).
 pub const MAX_LABEL_ID: u8 = 33;
 
@@ -199,11 +214,12 @@ pub fn label_id_to_train_id(id: u8) -> Option<u8> {
     CITYSCAPES_LABELS.get(usize::from(id)).map(|l| l.class)
 }
 
-/// Layout class of a label colour from the full Cityscapes palette.
+/// Layout class of a label colour from the full Cityscapes palette or GTA-5's extra colours.
 ///
-/// Colours of training classes give that class, colours of non-training labels give [`VOID`].
-/// Where two labels share a colour the training class wins (`polegroup` has `pole`'s colour,
-/// `license plate` has `car`'s). Colours that no Cityscapes label uses give `None`.
+/// Colours of training classes give that class, colours of non-training labels (Cityscapes' and
+/// [`GTA5_VOID_COLORS`]) give [`VOID`]. Where two labels share a colour the training class wins
+/// (`polegroup` has `pole`'s colour, `license plate` has `car`'s). Colours that no Cityscapes or
+/// GTA-5 label uses give `None`.
 pub fn color_to_class(rgb: [u8; 3]) -> Option<u8> {
     if let Some(i) = CLASSES[..usize::from(VOID)]
         .iter()
@@ -211,10 +227,12 @@ pub fn color_to_class(rgb: [u8; 3]) -> Option<u8> {
     {
         return u8::try_from(i).ok();
     }
-    CITYSCAPES_LABELS
-        .iter()
-        .any(|l| l.color == rgb)
-        .then_some(VOID)
+    (is_cityscapes_color(rgb) || GTA5_VOID_COLORS.contains(&rgb)).then_some(VOID)
+}
+
+/// Whether some row of the full Cityscapes label table has this colour.
+pub fn is_cityscapes_color(rgb: [u8; 3]) -> bool {
+    CITYSCAPES_LABELS.iter().any(|l| l.color == rgb)
 }
 
 /// The class (training class or `void`) whose palette colour is nearest to `rgb` in squared RGB
@@ -293,6 +311,18 @@ mod tests {
         assert_eq!(color_to_class([111, 74, 0]), Some(VOID));
         assert_eq!(color_to_class([0, 0, 0]), Some(VOID));
         assert_eq!(color_to_class([1, 2, 3]), None);
+    }
+
+    #[test]
+    fn gta5_extra_colours_are_void_and_not_cityscapes() {
+        for c in GTA5_VOID_COLORS {
+            assert!(!is_cityscapes_color(c), "{c:?} is a Cityscapes colour");
+            assert_eq!(color_to_class(c), Some(VOID));
+        }
+        assert_eq!(color_to_class([20, 20, 20]), Some(VOID));
+        // A neighbour of the GTA-5 colour is still unknown.
+        assert_eq!(color_to_class([21, 20, 20]), None);
+        assert!(is_cityscapes_color([111, 74, 0]));
     }
 
     #[test]

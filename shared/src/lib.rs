@@ -9,6 +9,7 @@ pub mod classes;
 pub mod config;
 pub mod cpu;
 pub mod generator;
+pub mod label_png;
 pub mod latent;
 pub mod layout;
 pub mod model;

@@ -86,7 +86,6 @@ pub enum RenderError {
 }
 
 enum Net {
-    // Both boxed: the two networks differ in size by far more than a pointer.
     Kernels(Box<CpuGenerator>),
     Burn {
         generator: Box<Generator>,
@@ -205,24 +204,8 @@ impl Model {
         layouts: &[&Layout],
         codes: &[&LatentCode],
     ) -> Result<Vec<Vec<u8>>, RenderError> {
-        self.check(layouts, codes)?;
-        if layouts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (h, w) = (self.config.height, self.config.width);
-        match &self.net {
-            Net::Kernels(g) => {
-                let (image, _) = g.forward(layouts, codes, false);
-                Ok(images_to_rgb8(&image.to_nchw(), layouts.len(), h, w))
-            }
-            Net::Burn { generator, device } => {
-                let data = burn_forward(generator, device, layouts, codes)?
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?;
-                Ok(images_to_rgb8(&data, layouts.len(), h, w))
-            }
-        }
+        let floats = self.render_floats(layouts, codes)?;
+        Ok(self.to_rgb8(&floats, layouts.len()))
     }
 
     /// [`Model::render`] with an asynchronous read-back (the browser's WebGPU path, where a
@@ -232,23 +215,53 @@ impl Model {
         layouts: &[&Layout],
         codes: &[&LatentCode],
     ) -> Result<Vec<Vec<u8>>, RenderError> {
+        let floats = self.render_floats_async(layouts, codes).await?;
+        Ok(self.to_rgb8(&floats, layouts.len()))
+    }
+
+    /// The generator's raw output for `layouts[i]` with `codes[i]`: `[N, 3, H, W]` floats in
+    /// `[-1, 1]`, channel-planar (what the browser composites region by region).
+    pub fn render_floats(
+        &self,
+        layouts: &[&Layout],
+        codes: &[&LatentCode],
+    ) -> Result<Vec<f32>, RenderError> {
         self.check(layouts, codes)?;
         if layouts.is_empty() {
             return Ok(Vec::new());
         }
-        let (h, w) = (self.config.height, self.config.width);
         match &self.net {
-            Net::Kernels(_) => self.render(layouts, codes),
-            Net::Burn { generator, device } => {
-                let data = burn_forward(generator, device, layouts, codes)?
-                    .into_data_async()
-                    .await
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?
-                    .try_to_vec::<f32>()
-                    .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?;
-                Ok(images_to_rgb8(&data, layouts.len(), h, w))
-            }
+            Net::Kernels(g) => Ok(g.forward(layouts, codes, false).0.to_nchw()),
+            Net::Burn { generator, device } => burn_forward(generator, device, layouts, codes)?
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}"))),
         }
+    }
+
+    /// [`Model::render_floats`] with an asynchronous read-back.
+    pub async fn render_floats_async(
+        &self,
+        layouts: &[&Layout],
+        codes: &[&LatentCode],
+    ) -> Result<Vec<f32>, RenderError> {
+        self.check(layouts, codes)?;
+        if layouts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.net {
+            Net::Kernels(_) => self.render_floats(layouts, codes),
+            Net::Burn { generator, device } => burn_forward(generator, device, layouts, codes)?
+                .into_data_async()
+                .await
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::ReadBack(format!("{e:?}"))),
+        }
+    }
+
+    fn to_rgb8(&self, floats: &[f32], n: usize) -> Vec<Vec<u8>> {
+        images_to_rgb8(floats, n, self.config.height, self.config.width)
     }
 
     /// Renders `seeds` of one layout ([`Model::code`] each), at most `batch` a pass.

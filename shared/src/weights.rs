@@ -27,6 +27,22 @@ pub const FORMAT_NAME: &str = "cimle-generator";
 /// The newest format version this build reads and the one it writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Most output pixels a weights file's config may claim: 2,097,152 (1024x2048, Cityscapes' full
+/// resolution). The small preset is 64x128, the browser and paper presets 256x512.
+pub const MAX_RESOLUTION_PIXELS: usize = 1024 * 2048;
+/// Longest output side a weights file's config may claim.
+pub const MAX_SIDE: usize = 4096;
+/// Most refinement modules a config may have (the presets have 3 to 7).
+pub const MAX_MODULES: usize = 16;
+/// Most channels of one refinement module or of the noise encoder (the paper's widest is 1024).
+pub const MAX_CHANNELS: usize = 2048;
+/// Most classes a config may have (layouts store one byte a pixel; the built-in set has 20).
+pub const MAX_CLASSES: usize = 256;
+/// Most latent channels a config may have (the presets have 4 or 10).
+pub const MAX_LATENT_CHANNELS: usize = 1024;
+/// Most parameters a config may describe: 400 million (the paper preset has about 98 million).
+pub const MAX_PARAMS: usize = 400_000_000;
+
 /// Storage precision of the tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
@@ -39,23 +55,28 @@ pub enum Precision {
 /// Why a weights file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error(
-        "not a readable safetensors file ({0}); the file is truncated or of another kind: \
-         re-export it with `cimle export`"
-    )]
+    #[error("not a readable safetensors file ({0}); the file is truncated or of another kind")]
     Unreadable(String),
     #[error(
-        "this safetensors file is not a cimle generator (format is {found:?}, expected \
-         \"{FORMAT_NAME}\"); export one with `cimle export --weights RUN/checkpoint.safetensors`"
+        "this safetensors file is not a cimle generator: its `format` metadata is {}, expected \
+         \"{FORMAT_NAME}\"",
+        found.as_deref().map_or("missing".to_owned(), |f| format!("{f:?}"))
     )]
     Foreign { found: Option<String> },
     #[error(
-        "weights format version {found} is newer than this build understands ({FORMAT_VERSION}); \
-         update cimle, or re-export the model with this version"
+        "weights format version {found:?} is newer than this build or invalid: this build reads \
+         versions 1 to {FORMAT_VERSION}"
     )]
     NewerVersion { found: String },
     #[error("the embedded generator config is invalid: {0}")]
     BadConfig(String),
+    #[error("the embedded generator config is too large: {0}")]
+    TooLarge(String),
+    #[error(
+        "the embedded generator config needs {needs} parameters, but the file's tensors hold \
+         only {holds} numbers: the file is truncated or its config does not belong to it"
+    )]
+    TooFewNumbers { needs: usize, holds: usize },
     #[error("tensor `{0}` is missing from the weights file")]
     MissingTensor(String),
     #[error("the weights file has tensors the generator does not: {0:?}")]
@@ -113,14 +134,63 @@ pub fn read_header(bytes: &[u8]) -> Result<WeightsHeader, WeightsError> {
         .ok_or_else(|| WeightsError::BadConfig("no `config` metadata entry".into()))?;
     let config: GeneratorConfig =
         serde_json::from_str(config_json).map_err(|e| WeightsError::BadConfig(e.to_string()))?;
+    check_bounds(&config)?;
     config
         .validate()
         .map_err(|e| WeightsError::BadConfig(e.to_string()))?;
+    if config.num_params() > MAX_PARAMS {
+        return Err(WeightsError::TooLarge(format!(
+            "it describes {} parameters, more than the {MAX_PARAMS} a weights file may have",
+            config.num_params()
+        )));
+    }
     Ok(WeightsHeader {
         config,
         version,
         metadata,
     })
+}
+
+/// Checks the config's sizes against the limits above before anything is computed or allocated
+/// from them (after this, [`GeneratorConfig::num_params`] cannot overflow, even on 32 bits).
+fn check_bounds(config: &GeneratorConfig) -> Result<(), WeightsError> {
+    let too_large = |what: String| Err(WeightsError::TooLarge(what));
+    let (h, w) = (config.height, config.width);
+    if h > MAX_SIDE || w > MAX_SIDE || h.saturating_mul(w) > MAX_RESOLUTION_PIXELS {
+        return too_large(format!(
+            "it claims a {h}x{w} output; weights files may claim at most {MAX_SIDE} pixels a side \
+             and {MAX_RESOLUTION_PIXELS} pixels in all (1024x2048)"
+        ));
+    }
+    if config.modules() > MAX_MODULES {
+        return too_large(format!(
+            "it has {} refinement modules, more than the {MAX_MODULES} allowed",
+            config.modules()
+        ));
+    }
+    if let Some(&c) = config
+        .widths
+        .iter()
+        .chain([&config.encoder_width])
+        .find(|&&c| c > MAX_CHANNELS)
+    {
+        return too_large(format!(
+            "it has a module of {c} channels, more than the {MAX_CHANNELS} allowed"
+        ));
+    }
+    if config.num_classes() > MAX_CLASSES {
+        return too_large(format!(
+            "it has {} classes, more than the {MAX_CLASSES} allowed",
+            config.num_classes()
+        ));
+    }
+    if config.latent_channels > MAX_LATENT_CHANNELS {
+        return too_large(format!(
+            "it has {} latent channels, more than the {MAX_LATENT_CHANNELS} allowed",
+            config.latent_channels
+        ));
+    }
+    Ok(())
 }
 
 /// Joins the module path of the parameter being visited: `refinement.3.conv1.weight`.
@@ -322,6 +392,17 @@ pub fn load_generator(
     let header = read_header(bytes)?;
     let tensors =
         SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Unreadable(e.to_string()))?;
+    // Building the network allocates every parameter: first make sure the file holds about that
+    // many numbers, so a small file cannot make it allocate a large network. (A small shortfall
+    // is left to the per-tensor checks, which name the missing or mismatched tensor.)
+    let holds = tensors
+        .iter()
+        .map(|(_, view)| view.shape().iter().product::<usize>())
+        .fold(0usize, usize::saturating_add);
+    let needs = header.config.num_params();
+    if needs > holds.saturating_mul(2).max(holds.saturating_add(1 << 20)) {
+        return Err(WeightsError::TooFewNumbers { needs, holds });
+    }
     let mut stored = Vec::new();
     for (name, view) in tensors.iter() {
         stored.push((
@@ -437,19 +518,33 @@ mod tests {
     fn shape_mismatch_and_missing_tensors_are_errors() {
         let (g, cfg, device) = tiny();
         let bytes = save_generator(&g, &cfg, Precision::F32, &BTreeMap::new()).unwrap();
-        // Same tensors, but a config that claims wider modules.
+        // Same tensors, but a config that claims other module widths.
         let st = SafeTensors::deserialize(&bytes).unwrap();
-        let wider = GeneratorConfig {
-            widths: vec![16, 16, 12],
-            ..cfg.clone()
+        let with_widths = |widths: Vec<usize>| {
+            let other = GeneratorConfig {
+                widths,
+                ..cfg.clone()
+            };
+            let mut meta = HashMap::new();
+            meta.insert("format".to_string(), FORMAT_NAME.to_string());
+            meta.insert("version".to_string(), FORMAT_VERSION.to_string());
+            meta.insert("config".to_string(), serde_json::to_string(&other).unwrap());
+            safetensors::serialize(st.tensors(), Some(meta)).unwrap()
         };
+        for widths in [vec![8, 16, 8], vec![16, 16, 12]] {
+            let err = load_generator(&with_widths(widths), &device).unwrap_err();
+            assert!(matches!(err, WeightsError::ShapeMismatch { .. }), "{err}");
+        }
+        // Far wider modules need far more numbers than the file holds: refused before the
+        // network is built.
+        let err = load_generator(&with_widths(vec![1024, 1024, 1024]), &device).unwrap_err();
+        assert!(
+            matches!(err, WeightsError::TooFewNumbers { needs, holds } if needs > holds),
+            "{err}"
+        );
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT_NAME.to_string());
         meta.insert("version".to_string(), FORMAT_VERSION.to_string());
-        meta.insert("config".to_string(), serde_json::to_string(&wider).unwrap());
-        let mismatched = safetensors::serialize(st.tensors(), Some(meta.clone())).unwrap();
-        let err = load_generator(&mismatched, &device).unwrap_err();
-        assert!(matches!(err, WeightsError::ShapeMismatch { .. }), "{err}");
 
         let mut fewer = st.tensors();
         fewer.retain(|(name, _)| name != "to_rgb.bias");
@@ -457,5 +552,101 @@ mod tests {
         let missing = safetensors::serialize(fewer, Some(meta)).unwrap();
         let err = load_generator(&missing, &device).unwrap_err();
         assert!(err.to_string().contains("to_rgb.bias"), "{err}");
+    }
+
+    /// A one-tensor weights file whose metadata claims `cfg`.
+    fn claiming(cfg: &GeneratorConfig) -> Vec<u8> {
+        let data = vec![0u8; 16];
+        let view = TensorView::new(Dtype::F32, vec![4], &data).unwrap();
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT_NAME.to_string());
+        meta.insert("version".to_string(), FORMAT_VERSION.to_string());
+        meta.insert("config".to_string(), serde_json::to_string(cfg).unwrap());
+        safetensors::serialize([("w", view)], Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn absurd_configs_are_refused_before_allocating() {
+        let device = Device::flex();
+        let cases = [
+            (
+                GeneratorConfig::new(100_000, 100_000, vec![8]),
+                "100000x100000",
+            ),
+            (GeneratorConfig::new(2048, 2048, vec![8]), "2097152 pixels"),
+            (
+                GeneratorConfig::new(16, 32, vec![8; 17]),
+                "17 refinement modules",
+            ),
+            (
+                GeneratorConfig::new(16, 32, vec![8, 100_000]),
+                "100000 channels",
+            ),
+            (
+                GeneratorConfig::new(16, 32, vec![8]).with_encoder_width(1 << 40),
+                "1099511627776 channels",
+            ),
+            (
+                GeneratorConfig::new(16, 32, vec![8]).with_latent_channels(1 << 20),
+                "1048576 latent channels",
+            ),
+            (
+                GeneratorConfig::new(16, 32, vec![8]).with_classes(vec![
+                    crate::config::ClassEntry {
+                        name: "x".into(),
+                        color: [0, 0, 0],
+                    };
+                    300
+                ]),
+                "300 classes",
+            ),
+            // 11 modules of 2048 channels at 1024x2048: within every size limit, but about
+            // 830 million parameters.
+            (
+                GeneratorConfig::new(1024, 2048, vec![2048; 11]),
+                "more than the 400000000",
+            ),
+        ];
+        for (cfg, part) in cases {
+            let bytes = claiming(&cfg);
+            let err = read_header(&bytes).unwrap_err();
+            assert!(matches!(err, WeightsError::TooLarge(_)), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(part), "{part:?} missing from: {msg}");
+            assert!(matches!(
+                load_generator(&bytes, &device),
+                Err(WeightsError::TooLarge(_))
+            ));
+        }
+        // The largest presets are well inside the limits.
+        for p in [Preset::Browser, Preset::Paper] {
+            let cfg = p.config();
+            check_bounds(&cfg).unwrap();
+            assert!(cfg.num_params() * 4 < MAX_PARAMS);
+            assert!(cfg.height * cfg.width * 16 <= MAX_RESOLUTION_PIXELS);
+        }
+        // A valid config the file does not hold the numbers for.
+        let err = load_generator(&claiming(&Preset::Browser.config()), &device).unwrap_err();
+        assert!(
+            matches!(err, WeightsError::TooFewNumbers { holds: 4, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn foreign_files_are_described_without_naming_commands() {
+        let data = vec![0u8; 16];
+        let view = TensorView::new(Dtype::F32, vec![4], &data).unwrap();
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        let foreign = safetensors::serialize([("w", view)], Some(meta)).unwrap();
+        let msg = read_header(&foreign).unwrap_err().to_string();
+        assert!(msg.contains("metadata is \"pt\""), "{msg}");
+        assert!(
+            !msg.contains("checkpoint.safetensors") && !msg.contains("cimle export"),
+            "{msg}"
+        );
+        let msg = read_header(b"junk").unwrap_err().to_string();
+        assert!(!msg.contains("cimle export"), "{msg}");
     }
 }

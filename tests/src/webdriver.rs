@@ -22,6 +22,27 @@ pub const CHROMIUM_ARGS: &[&str] = &[
     "--window-size=1280,1600",
 ];
 
+/// The browser a test wants: a desktop window with SwiftShader's WebGPU ([`Browser::start`]),
+/// or something else.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Pass `--enable-unsafe-webgpu`: without it, headless Chromium on a machine without a GPU
+    /// offers no WebGPU adapter.
+    pub webgpu: bool,
+    /// Emulate a phone of this many CSS pixels (width, height): a touch screen, a mobile
+    /// viewport and a device pixel ratio of 2. `None`: a 1280x1600 desktop window.
+    pub phone: Option<(u32, u32)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            webgpu: true,
+            phone: None,
+        }
+    }
+}
+
 /// Why a WebDriver command failed.
 #[derive(Debug)]
 pub struct Error(pub String);
@@ -49,8 +70,13 @@ pub struct Browser {
 
 impl Browser {
     /// Starts `chromedriver` (from `CHROMEDRIVER`, else `/usr/bin/chromedriver`) and a headless
-    /// Chromium session (`CHROMIUM`, else `/usr/bin/chromium`).
+    /// Chromium session (`CHROMIUM`, else `/usr/bin/chromium`) with [`CHROMIUM_ARGS`].
     pub fn start() -> Result<Browser> {
+        Browser::start_with(Options::default())
+    }
+
+    /// [`Browser::start`] with other [`Options`].
+    pub fn start_with(options: Options) -> Result<Browser> {
         let driver_path =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -86,9 +112,21 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let args: Vec<&str> = CHROMIUM_ARGS
+            .iter()
+            .copied()
+            .filter(|a| options.webgpu || *a != "--enable-unsafe-webgpu")
+            .filter(|a| options.phone.is_none() || !a.starts_with("--window-size"))
+            .collect();
+        let mut chrome_options = json!({"binary": chrome, "args": args});
+        if let Some((width, height)) = options.phone {
+            chrome_options["mobileEmulation"] = json!({"deviceMetrics": {
+                "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true,
+            }});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chrome, "args": CHROMIUM_ARGS},
+            "goog:chromeOptions": chrome_options,
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let v = browser.call("POST", "/session", Some(caps))?;
@@ -232,6 +270,19 @@ impl Browser {
             .map(|_| ())
     }
 
+    /// Sends keys to the first element matching a CSS selector, as a keyboard would (WebDriver
+    /// focuses it first, and refuses an element that cannot take keyboard focus). Special keys
+    /// are WebDriver's code points: [`KEY_ENTER`], [`KEY_SPACE`], [`KEY_ARROW_RIGHT`], ...
+    pub fn send_keys(&self, css: &str, text: &str) -> Result<()> {
+        let id = self.find(css)?;
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+    }
+
     /// Types a file path into a file input (WebDriver's way to upload).
     pub fn upload(&self, css: &str, path: &std::path::Path) -> Result<()> {
         let id = self.find(css)?;
@@ -293,6 +344,15 @@ impl Browser {
             .unwrap_or_default())
     }
 }
+
+/// WebDriver's Enter key.
+pub const KEY_ENTER: &str = "\u{E007}";
+/// WebDriver's space bar.
+pub const KEY_SPACE: &str = "\u{E00D}";
+/// WebDriver's left arrow key.
+pub const KEY_ARROW_LEFT: &str = "\u{E012}";
+/// WebDriver's right arrow key.
+pub const KEY_ARROW_RIGHT: &str = "\u{E014}";
 
 fn dechunk(body: &str) -> String {
     let mut out = String::new();

@@ -204,14 +204,18 @@ pub fn sharpness(rgb: &[u8], h: usize, w: usize) -> f64 {
     sum / ((h - 1) * (w - 1)) as f64
 }
 
-/// The RGB8 samples of one layout, their mean pairwise distance, and (given its photo) the best
-/// PSNR and the smallest distance to it.
-type Measured = (Vec<Vec<u8>>, f64, Option<(f64, f64)>);
+/// The samples of one layout and what was measured on them.
+struct Measured {
+    /// The RGB8 samples.
+    images: Vec<Vec<u8>>,
+    /// Their mean pairwise distance (0 when they are identical).
+    diversity: f64,
+    /// Given the layout's photo: the best PSNR of a sample against it and the smallest distance.
+    nearest: Option<(f64, f64)>,
+}
 
 /// Renders `samples` seeds (`0..samples` through [`Model::code`]: all zero codes for a CRN
-/// model) of `layout`; returns the RGB8 samples, their mean pairwise distance under `distance`
-/// (0 when they are identical), and, given the layout's photo, the best PSNR and the smallest
-/// distance to it.
+/// model) of `layout` and measures them under `distance`, against `photo` where given.
 fn render_and_measure(
     model: &Model,
     distance: &CpuDistance,
@@ -230,7 +234,7 @@ fn render_and_measure(
     let diversity = mean_pairwise(samples, |i, j| {
         distance.distances(&singles[i], &singles[j])[0] as f64
     });
-    let near = photo.map(|photo| {
+    let nearest = photo.map(|photo| {
         let target = distance.features_rgb8(&[photo], h, w);
         let d = distance.distances(&target, &features);
         let best_d = d.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
@@ -240,7 +244,11 @@ fn render_and_measure(
             .fold(f64::NEG_INFINITY, f64::max);
         (best_psnr, best_d)
     });
-    Ok((images, diversity, near))
+    Ok(Measured {
+        images,
+        diversity,
+        nearest,
+    })
 }
 
 /// Diversity alone, on given layouts (at the model's size): the mean over `layouts` of the mean
@@ -256,9 +264,9 @@ pub fn diversity_on_layouts(
     let mut rendered = Vec::new();
     let mut diversity = 0.0;
     for layout in layouts {
-        let (images, d, _) = render_and_measure(model, distance, layout, samples, None)?;
-        diversity += d;
-        rendered.push((layout.clone(), images));
+        let measured = render_and_measure(model, distance, layout, samples, None)?;
+        diversity += measured.diversity;
+        rendered.push((layout.clone(), measured.images));
     }
     Ok((diversity / rendered.len().max(1) as f64, rendered))
 }
@@ -286,11 +294,15 @@ pub fn evaluate_on_synth(
             index: k,
             why: e.to_string(),
         })?;
-        let (images, d, near) =
-            render_and_measure(model, distance, &layout, samples, Some(&scene.image))?;
-        let (best_psnr, best_d) = near.expect("a photo was given");
-        psnr_sum += best_psnr;
-        dist_sum += best_d;
+        let Measured {
+            images,
+            diversity: d,
+            nearest,
+        } = render_and_measure(model, distance, &layout, samples, Some(&scene.image))?;
+        if let Some((best_psnr, best_d)) = nearest {
+            psnr_sum += best_psnr;
+            dist_sum += best_d;
+        }
         diversity += d;
         photo_sharp += sharpness(&scene.image, h, w);
         sample_sharp += images.iter().map(|im| sharpness(im, h, w)).sum::<f64>() / samples as f64;

@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cimle::layout::{ColorPolicy, LabelFormat, Layout, LayoutError, decode_png};
+use cimle::label_png::{
+    ColorPolicy, Detection, LabelError, LabelFormat, decode_png, decode_png_auto,
+};
+use cimle::layout::Layout;
 
 use crate::limits::{LimitError, check_png};
 
@@ -34,7 +37,7 @@ pub enum LayoutFileError {
     #[error(transparent)]
     TooLarge(#[from] LimitError),
     #[error("{}: {error}", path.display())]
-    Decode { path: PathBuf, error: LayoutError },
+    Decode { path: PathBuf, error: LabelError },
     #[error("reading the layout folder {}: {error}", path.display())]
     Folder {
         path: PathBuf,
@@ -50,6 +53,8 @@ pub struct LayoutFile {
     pub remapped_pixels: usize,
     /// The file's own `(height, width)`, when it was resized.
     pub resized_from: Option<(usize, usize)>,
+    /// The format detected, and why, when none was given.
+    pub detected: Option<Detection>,
 }
 
 impl LayoutReading {
@@ -69,11 +74,14 @@ impl LayoutReading {
             path: path.to_path_buf(),
             error,
         };
-        let format = match self.format {
-            Some(f) => f,
-            None => LabelFormat::detect(&bytes).map_err(decode)?,
+        let (detected, decoded) = match self.format {
+            Some(format) => (None, decode_png(&bytes, format, self.policy)),
+            None => match decode_png_auto(&bytes, self.policy) {
+                Ok((detection, decoded)) => (Some(detection), Ok(decoded)),
+                Err(e) => (None, Err(e)),
+            },
         };
-        let decoded = decode_png(&bytes, format, self.policy).map_err(decode)?;
+        let decoded = decoded.map_err(decode)?;
         let layout = decoded.layout;
         let size = (layout.height(), layout.width());
         Ok(if size == (h, w) {
@@ -81,19 +89,25 @@ impl LayoutReading {
                 layout,
                 remapped_pixels: decoded.remapped_pixels,
                 resized_from: None,
+                detected,
             }
         } else {
             LayoutFile {
                 layout: layout.resize_nearest(h, w),
                 remapped_pixels: decoded.remapped_pixels,
                 resized_from: Some(size),
+                detected,
             }
         })
     }
 
-    /// [`LayoutReading::read`], saying on stderr what was mapped or resized.
+    /// [`LayoutReading::read`], saying on stderr what format was detected and what was mapped
+    /// or resized.
     pub fn read_noted(&self, path: &Path, h: usize, w: usize) -> Result<Layout, LayoutFileError> {
         let file = self.read(path, h, w)?;
+        if let Some(detection) = &file.detected {
+            eprintln!("{}: read as {detection}", path.display());
+        }
         if file.remapped_pixels > 0 {
             eprintln!(
                 "{}: mapped {} pixels of unknown colours to the nearest class",
@@ -154,6 +168,14 @@ mod tests {
         let same = reading.read(&path, 2, 4).unwrap();
         assert_eq!(same.layout, layout);
         assert_eq!(same.resized_from, None);
+        // No format given: detected, and the detection kept for the note.
+        let detected = same.detected.expect("a detection");
+        assert_eq!(detected.format, LabelFormat::TrainId);
+        let given = LayoutReading {
+            format: Some(LabelFormat::TrainId),
+            ..reading
+        };
+        assert_eq!(given.read(&path, 2, 4).unwrap().detected, None);
         let bigger = reading.read(&path, 4, 8).unwrap();
         assert_eq!(bigger.resized_from, Some((2, 4)));
         assert_eq!(bigger.layout.get(3, 7), 10);

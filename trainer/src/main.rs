@@ -1,20 +1,16 @@
 //! `cimle`: the command-line face of the trainer. The commands and their flags (clap), one call
-//! into the library per command ([`cimle_trainer::commands`]), and the hints that name this
-//! binary's flags where an error of the model crate's calls for one.
+//! into the library per command ([`cimle_trainer::commands`]), and the error line (with the
+//! flag to pass, [`cimle_trainer::cli::hints`]) when one fails.
 
 use anyhow::Result;
-use cimle::layout::LayoutError;
-use cimle::weights::WeightsError;
 use cimle_trainer::cli::flags::{
     AnimateFlags, BenchFlags, CompareFlags, DistanceFlags, EvaluateFlags, ExportFlags,
     InterpolateFlags, RarityFlags, SampleFlags, SynthFlags, TrainFlags,
 };
+use cimle_trainer::cli::hints::error_line;
 use cimle_trainer::commands::{
     bench, compare, distance, evaluate, rarity, sample, synth, train, video,
 };
-use cimle_trainer::data::DataError;
-use cimle_trainer::layout_file::LayoutFileError;
-use cimle_trainer::weights_file::WeightsFileError;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -76,78 +72,11 @@ impl Command {
             Command::Animate(f) => video::animate(&f),
         }
     }
-
-    /// Whether the command reads layout files with `--label-format`.
-    fn reads_layout_files(&self) -> bool {
-        matches!(
-            self,
-            Command::Sample(_) | Command::Interpolate(_) | Command::Animate(_)
-        )
-    }
-}
-
-/// What to do about an error, in this binary's flags, where the library's message does not
-/// already say it.
-fn hint(err: &anyhow::Error, layout_flags: bool) -> Option<&'static str> {
-    for cause in err.chain() {
-        let layout = cause
-            .downcast_ref::<LayoutFileError>()
-            .and_then(|e| match e {
-                LayoutFileError::Decode { error, .. } => Some((error, layout_flags)),
-                _ => None,
-            })
-            .or_else(|| match cause.downcast_ref::<DataError>() {
-                Some(DataError::Label { error, .. }) => Some((error, false)),
-                _ => None,
-            });
-        if let Some((error, label_format)) = layout {
-            return match error {
-                LayoutError::UnknownColor { .. } if label_format => Some(
-                    "pass --map-unknown-colors to map such colours to the nearest class, or \
-                     --label-format label-ids if the file holds Cityscapes label ids",
-                ),
-                LayoutError::UnknownColor { .. } => {
-                    Some("pass --map-unknown-colors to map such colours to the nearest class")
-                }
-                LayoutError::InvalidTrainId { .. } if label_format => {
-                    Some("if the file holds Cityscapes label ids, pass --label-format label-ids")
-                }
-                LayoutError::InvalidLabelId { .. } if label_format => {
-                    Some("if the file holds train ids (255 = void), pass --label-format train-id")
-                }
-                LayoutError::NotGray { .. } if label_format => {
-                    Some("if the file is a colour label, pass --label-format color")
-                }
-                _ => None,
-            };
-        }
-        if let Some(WeightsFileError::Weights {
-            error: WeightsError::Foreign { .. } | WeightsError::Unreadable(_),
-            ..
-        }) = cause.downcast_ref::<WeightsFileError>()
-        {
-            return Some(
-                "--weights takes a run's weights.safetensors or a file written by `cimle export`",
-            );
-        }
-    }
-    None
 }
 
 fn main() {
-    let command = Cli::parse().command;
-    let layout_flags = command.reads_layout_files();
-    if let Err(err) = command.run() {
-        let message = format!("{err:#}");
-        eprintln!("error: {message}");
-        if let Some(hint) = hint(&err, layout_flags)
-            && !hint
-                .split_whitespace()
-                .filter(|w| w.starts_with("--"))
-                .all(|flag| message.contains(flag))
-        {
-            eprintln!("hint: {hint}");
-        }
+    if let Err(err) = Cli::parse().command.run() {
+        eprintln!("error: {}", error_line(&err));
         std::process::exit(1);
     }
 }

@@ -6,47 +6,11 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::base64url::{base64url_decode, base64url_encode};
+use crate::limits::check_size;
 use crate::style::Style;
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const LAYOUT_VERSION: u8 = 1;
-/// Largest layout side a link may carry.
-const MAX_SIDE: usize = 4096;
-
-/// Unpadded base64url.
-pub fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Decodes unpadded (or padded) base64url; `None` on any other character.
-pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
 
 /// The layout codec of the module docs.
 pub fn encode_layout(ids: &[u8], height: usize, width: usize) -> String {
@@ -87,12 +51,7 @@ pub fn decode_layout(text: &str, num_classes: usize) -> Result<(Vec<u8>, usize, 
     }
     let height = usize::from(u16::from_le_bytes([bytes[1], bytes[2]]));
     let width = usize::from(u16::from_le_bytes([bytes[3], bytes[4]]));
-    if height == 0 || width == 0 || height > MAX_SIDE || width > MAX_SIDE {
-        return Err(format!(
-            "the layout in the link has a bad size {width}x{height}"
-        ));
-    }
-    let total = height * width;
+    let total = check_size("the layout in the link", height, width)?;
     let mut ids = Vec::with_capacity(total);
     let mut pos = 5;
     while pos < bytes.len() {
@@ -225,21 +184,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64url_round_trips_every_length() {
-        for n in 0..10u8 {
-            let bytes: Vec<u8> = (0..n)
-                .map(|i| i.wrapping_mul(97).wrapping_add(200))
-                .collect();
-            let text = base64url_encode(&bytes);
-            assert!(!text.contains(['+', '/', '=']));
-            assert_eq!(base64url_decode(&text).unwrap(), bytes);
-        }
-        assert_eq!(base64url_encode(b"Man"), "TWFu");
-        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
-        assert!(base64url_decode("a b").is_none());
-    }
-
-    #[test]
     fn layouts_round_trip_and_are_compact() {
         let (h, w) = (256, 512);
         let mut ids = vec![10u8; h * w];
@@ -269,8 +213,54 @@ mod tests {
     }
 
     #[test]
+    fn crafted_layout_sizes_are_refused_before_anything_is_allocated() {
+        // Version 1, 65535x65535, one run of class 0: 4 GiB of ids if believed.
+        let huge = base64url_encode(&[1, 0xff, 0xff, 0xff, 0xff, 0, 1]);
+        let err = decode_layout(&huge, 20).unwrap_err();
+        assert!(
+            err.contains("the layout in the link is 65535x65535 (height x width)")
+                && err.contains("at most 8192 pixels a side"),
+            "{err}"
+        );
+        // 8192x8192: each side is allowed, the total is not.
+        let square = base64url_encode(&[1, 0, 0x20, 0, 0x20, 0, 1]);
+        assert!(
+            decode_layout(&square, 20)
+                .unwrap_err()
+                .contains("16777216 pixels in all")
+        );
+        let empty = base64url_encode(&[1, 0, 0, 5, 0]);
+        assert!(
+            decode_layout(&empty, 20)
+                .unwrap_err()
+                .contains("empty size")
+        );
+        // A run longer than the layout is refused without growing the ids past the size.
+        let mut long = vec![1, 2, 0, 2, 0, 3];
+        long.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(
+            decode_layout(&base64url_encode(&long), 20)
+                .unwrap_err()
+                .contains("more pixels than its size")
+        );
+    }
+
+    #[test]
+    fn a_link_with_a_crafted_style_region_is_an_error_naming_the_limit() {
+        let layout = encode_layout(&[0; 4], 2, 2);
+        let style = base64url_encode(
+            br#"{"k":"r","base":{"k":"s","s":1},"seed":2,"h":65536,"w":65536,"runs":[0,9]}"#,
+        );
+        let err = Link::parse(&format!("#m=x&l={layout}&s={style}"), 20).unwrap_err();
+        assert!(
+            err.contains("a region of the style in the link is 65536x65536 (height x width)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn links_restore_layout_and_style() {
-        let style = Style::from_seed(77).with_region(&[1, 0, 0, 0], 2, 2, 8);
+        let style = Style::from_seed(77).region(&[1, 0, 0, 0], 2, 2, 8).unwrap();
         let ids = [0u8, 1, 2, 19];
         let frag = Link::encode("browser", &ids, 2, 2, &style);
         let link = Link::parse(&format!("#{frag}"), 20).unwrap();

@@ -191,8 +191,8 @@ impl Editor {
         if ids.len() != self.ids.len() {
             return Err(format!(
                 "a {}x{} layout needs {} ids, got {}",
-                self.width,
                 self.height,
+                self.width,
                 self.ids.len(),
                 ids.len()
             ));

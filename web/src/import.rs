@@ -1,9 +1,12 @@
 //! Uploaded layout PNGs: Cityscapes-palette colours, train ids or labelIds (detected), resized
 //! to the editor's size with a notice, and unknown colours refused with a message that names
-//! the colour. Messages are written for the page (no command-line flags).
+//! the colour. Messages are written for the page (no command-line flags). The size in the
+//! PNG's header is checked against [`crate::limits`] before the image is decoded.
 
-use cimle::layout::{ColorPolicy, LabelFormat, LayoutError, decode_png_auto};
+use cimle::label_png::{ColorPolicy, LabelError, LabelFormat, decode_png_auto};
 use wasm_bindgen::prelude::*;
+
+use crate::limits::check_size;
 
 /// A decoded upload.
 #[wasm_bindgen]
@@ -20,7 +23,8 @@ impl Imported {
         self.ids.clone()
     }
 
-    /// What happened ("read as colour labels; resized from 2048x1024 to 512x256").
+    /// What happened ("read as Cityscapes palette colours; resized from 1024x2048 to 256x512
+    /// (height x width)").
     #[wasm_bindgen(getter)]
     pub fn notice(&self) -> String {
         self.notice.clone()
@@ -45,10 +49,13 @@ pub fn import_layout_text(
     height: usize,
     width: usize,
 ) -> Result<Imported, String> {
-    let (format, decoded) = decode_png_auto(bytes, ColorPolicy::Strict)
+    if let Some((png_height, png_width)) = png_size(bytes) {
+        check_size(&format!("{name}: the image"), png_height, png_width)?;
+    }
+    let (detection, decoded) = decode_png_auto(bytes, ColorPolicy::Strict)
         .map_err(|e| format!("{name}: {}", page_message(&e)))?;
     let layout = decoded.layout;
-    let kind = match format {
+    let kind = match detection.format {
         LabelFormat::Color => "Cityscapes palette colours",
         LabelFormat::TrainId => "train ids",
         LabelFormat::LabelIds => "Cityscapes labelIds",
@@ -56,9 +63,9 @@ pub fn import_layout_text(
     let mut notice = format!("{name}: read as {kind}");
     let resized = if (layout.height(), layout.width()) != (height, width) {
         notice += &format!(
-            "; resized from {}x{} to {width}x{height} (nearest neighbour)",
-            layout.width(),
-            layout.height()
+            "; resized from {}x{} to {height}x{width} (height x width, nearest neighbour)",
+            layout.height(),
+            layout.width()
         );
         layout.resize_nearest(height, width)
     } else {
@@ -70,14 +77,26 @@ pub fn import_layout_text(
     })
 }
 
+/// The `(height, width)` in a PNG's header, or `None` when the bytes do not start like a PNG
+/// (the decoder then says what is wrong).
+fn png_size(bytes: &[u8]) -> Option<(usize, usize)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 24 || !bytes.starts_with(SIGNATURE) || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some((be(20) as usize, be(16) as usize))
+}
+
 fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
 /// The decoder's errors, reworded where they name command-line flags.
-fn page_message(e: &LayoutError) -> String {
+fn page_message(e: &LabelError) -> String {
     match e {
-        LayoutError::UnknownColor {
+        LabelError::UnknownColor {
             color,
             x,
             y,
@@ -92,13 +111,17 @@ fn page_message(e: &LayoutError) -> String {
             color[1],
             color[2]
         ),
-        LayoutError::InvalidTrainId { value, x, y, .. }
-        | LayoutError::InvalidLabelId { value, x, y, .. }
-        | LayoutError::Undetectable { value, x, y } => format!(
+        LabelError::InvalidTrainId { value, x, y, .. }
+        | LabelError::InvalidLabelId { value, x, y, .. }
+        | LabelError::Undetectable { value, x, y, .. } => format!(
             "gray value {value} at pixel ({x}, {y}) is neither a train id (0-18, 255 void) nor \
              a Cityscapes labelId (0-33). Upload a colour, train-id or labelIds label PNG"
         ),
-        LayoutError::Png(msg) => format!("not a readable PNG ({msg})"),
+        LabelError::Png(msg) => format!("not a readable PNG ({msg})"),
+        LabelError::Ambiguous { .. } => format!(
+            "{e}. The page cannot ask which: upload the layout as a colour PNG in the Cityscapes \
+             palette instead"
+        ),
         other => other.to_string(),
     }
 }
@@ -129,13 +152,35 @@ mod tests {
         let big = import_layout_text("a.png", &png, 4, 8).unwrap();
         assert_eq!(big.ids().len(), 32);
         assert!(
-            big.notice().contains("resized from 4x2 to 8x4"),
+            big.notice()
+                .contains("resized from 2x4 to 4x8 (height x width"),
             "{}",
             big.notice()
         );
         let ids = import_layout_text("t.png", &layout.encode_train_id_png(), 2, 4).unwrap();
         assert_eq!(ids.ids(), layout.ids());
         assert!(ids.notice().contains("train ids"));
+    }
+
+    #[test]
+    fn a_png_claiming_a_huge_size_is_refused_before_decoding() {
+        // A real 1x1 PNG whose header is then edited to claim 100000x60000 (the CRC no longer
+        // matches, but the size is checked first: the decoder would otherwise try to make room
+        // for the image).
+        let mut png = rgb_png(1, 1, &[128, 64, 128]);
+        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let err = import_layout_text("big.png", &png, 256, 512).err().unwrap();
+        assert!(
+            err.starts_with("big.png: the image is 100000x60000 (height x width)")
+                && err.contains("at most 8192 pixels a side"),
+            "{err}"
+        );
+        // 5000x4000 has allowed sides but too many pixels.
+        png[16..20].copy_from_slice(&4000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&5000u32.to_be_bytes());
+        let err = import_layout_text("big.png", &png, 256, 512).err().unwrap();
+        assert!(err.contains("16777216 pixels in all"), "{err}");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! Every function that JavaScript calls has a twin returning a `String` error (`*_text`,
 //! `*_blocking`, `parse`, `replace`), which native tests call: `JsValue` cannot be built off wasm.
 
+pub mod base64url;
 pub mod codec;
 pub mod editor;
 pub mod import;
+pub mod limits;
 pub mod model;
 pub mod style;
 
@@ -42,7 +44,7 @@ pub fn encode_apng_text(
     let size = height * width * 4;
     if count == 0 || size == 0 || frames.len() != count * size {
         return Err(format!(
-            "{count} frames of {width}x{height} RGBA need {} bytes, got {}",
+            "{count} RGBA frames of {height}x{width} need {} bytes, got {}",
             count * size,
             frames.len()
         ));

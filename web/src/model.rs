@@ -1,10 +1,13 @@
-//! A generator loaded from a weights file, on WebGPU (burn's wgpu backend) or on the CPU (burn's
-//! Flex backend). The model is the shared crate's `Generator`, never a copy of its code.
+//! A generator loaded from a weights file, on WebGPU (burn's wgpu backend) or on the CPU (the
+//! shared crate's CPU kernels). Rendering is the shared crate's [`cimle::model::Model`], the one
+//! inference path of every cimle renderer; this file adds the page's styles (codes and masks).
+
+use std::rc::Rc;
 
 use burn::tensor::Device;
-use cimle::generator::{Generator, images_to_rgb8, one_hot};
+use cimle::generator::images_to_rgb8;
 use cimle::layout::Layout;
-use cimle::weights::{WeightsHeader, load_generator};
+use cimle::model::Model as Net;
 use wasm_bindgen::prelude::*;
 
 use crate::style::{Layer, Style};
@@ -12,39 +15,28 @@ use crate::style::{Layer, Style};
 /// A loaded generator and what its weights file says about itself.
 #[wasm_bindgen]
 pub struct Model {
-    generator: Generator,
-    header: WeightsHeader,
-    device: Device,
+    net: Rc<Net>,
     backend: String,
 }
 
 /// Everything one render needs, owned, so that the future outlives the JavaScript borrow.
 struct Job {
-    generator: Generator,
-    device: Device,
+    net: Rc<Net>,
     layout: Layout,
     layers: Vec<Layer>,
-    num_classes: usize,
 }
 
 impl Job {
-    fn output(&self, code: &cimle::latent::LatentCode) -> burn::tensor::Tensor<4> {
-        let x = one_hot(&[&self.layout], self.num_classes, &self.device);
-        self.generator.forward(x, code.to_tensor(&self.device))
-    }
-
     /// The style's image, `[3, H, W]` floats in `[-1, 1]`, read back asynchronously (the only
     /// way on WebGPU).
     async fn run(self) -> Result<Vec<f32>, String> {
         let mut out = Vec::new();
         for layer in &self.layers {
             let image = self
-                .output(&layer.code)
-                .into_data_async()
+                .net
+                .render_floats_async(&[&self.layout], &[&layer.code])
                 .await
-                .map_err(|e| format!("reading the image back from the device: {e:?}"))?
-                .try_into_vec::<f32>()
-                .map_err(|e| format!("reading the rendered image: {e:?}"))?;
+                .map_err(|e| format!("rendering: {e}"))?;
             composite(&mut out, image, layer.mask.as_deref());
         }
         Ok(out)
@@ -55,10 +47,9 @@ impl Job {
         let mut out = Vec::new();
         for layer in &self.layers {
             let image = self
-                .output(&layer.code)
-                .into_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| format!("reading the rendered image: {e:?}"))?;
+                .net
+                .render_floats(&[&self.layout], &[&layer.code])
+                .map_err(|e| format!("rendering: {e}"))?;
             composite(&mut out, image, layer.mask.as_deref());
         }
         Ok(out)
@@ -147,25 +138,25 @@ impl Model {
 
     /// Output height in pixels.
     pub fn height(&self) -> usize {
-        self.header.config.height
+        self.net.config().height
     }
 
     /// Output width in pixels.
     pub fn width(&self) -> usize {
-        self.header.config.width
+        self.net.config().width
     }
 
     /// Number of layout classes.
     #[wasm_bindgen(js_name = numClasses)]
     pub fn num_classes(&self) -> usize {
-        self.header.config.num_classes()
+        self.net.config().num_classes()
     }
 
     /// Class names, in id order.
     #[wasm_bindgen(js_name = classNames)]
     pub fn class_names(&self) -> Vec<String> {
-        self.header
-            .config
+        self.net
+            .config()
             .classes
             .iter()
             .map(|c| c.name.clone())
@@ -174,8 +165,8 @@ impl Model {
 
     /// Palette colours, RGB per class in id order.
     pub fn palette(&self) -> Vec<u8> {
-        self.header
-            .config
+        self.net
+            .config()
             .classes
             .iter()
             .flat_map(|c| c.color)
@@ -185,19 +176,19 @@ impl Model {
     /// Number of parameters.
     #[wasm_bindgen(js_name = numParams)]
     pub fn num_params(&self) -> usize {
-        self.header.config.num_params()
+        self.net.config().num_params()
     }
 
     /// The training metadata stored in the weights file, as JSON (command, rounds, ...).
     pub fn metadata(&self) -> String {
-        serde_json::to_string(&self.header.metadata).unwrap_or_default()
+        serde_json::to_string(self.net.metadata()).unwrap_or_default()
     }
 
     /// Whether the weights file says the model is the CRN regression baseline (metadata
     /// `method = crn`, written by `cimle train --method crn`): it ignores styles.
     #[wasm_bindgen(js_name = isRegression)]
     pub fn is_regression(&self) -> bool {
-        self.header.metadata.get("method").map(String::as_str) == Some("crn")
+        !self.net.sampling().uses_codes()
     }
 
     /// Renders a layout (`height x width` class ids, any size: resized by nearest neighbour to
@@ -249,12 +240,9 @@ impl Model {
 
     /// Loads a weights file on `device`, with a readable error.
     pub fn load(bytes: &[u8], device: Device, backend: String) -> Result<Model, String> {
-        let (generator, header) =
-            load_generator(bytes, &device).map_err(|e| format!("weights file: {e}"))?;
+        let net = Net::load(bytes, &device).map_err(|e| format!("weights file: {e}"))?;
         Ok(Model {
-            generator,
-            header,
-            device,
+            net: Rc::new(net),
             backend,
         })
     }
@@ -265,7 +253,7 @@ impl Model {
     }
 
     fn job(&self, ids: &[u8], height: usize, width: usize, style: &Style) -> Result<Job, String> {
-        let cfg = &self.header.config;
+        let cfg = self.net.config();
         let layout =
             Layout::new(height, width, ids.to_vec()).map_err(|e| format!("layout: {e}"))?;
         if let Some(&bad) = layout
@@ -296,11 +284,9 @@ impl Model {
             style.layers(c, h, w)
         };
         Ok(Job {
-            generator: self.generator.clone(),
-            device: self.device.clone(),
+            net: Rc::clone(&self.net),
             layout,
             layers,
-            num_classes: cfg.num_classes(),
         })
     }
 
@@ -394,7 +380,7 @@ mod tests {
         let base = Style::from_seed(1);
         // The region: the car half of the layout.
         let mask: Vec<u8> = ids.iter().map(|&c| u8::from(c == 13)).collect();
-        let region = base.with_region(&mask, h, w, 77);
+        let region = base.region(&mask, h, w, 77).unwrap();
         let a = model.render_floats_blocking(&ids, h, w, &base).unwrap();
         let b = model.render_floats_blocking(&ids, h, w, &region).unwrap();
         let mut changed_inside = 0;

@@ -1,4 +1,4 @@
-//! Styles: latent codes as recipes the page can share in a link (METHOD.md "Latent codes").
+//! Styles: latent codes as recipes the page can share in a link (docs/METHOD.md "Latent codes").
 //!
 //! A sample's look is its latent code z. The page never stores z itself (256x512x10 floats);
 //! it stores how to make it: a seed, an interpolation between two styles, or a style whose
@@ -15,11 +15,8 @@ use cimle::latent::{Interpolation, LatentCode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::codec::{base64url_decode, base64url_encode};
-
-/// Deepest nesting of interpolations and regions a recipe may have (keeps links short and
-/// decoding bounded).
-const MAX_DEPTH: usize = 16;
+use crate::base64url::{base64url_decode, base64url_encode};
+use crate::limits::{MAX_DEPTH, MAX_STEPS, check_size};
 
 /// How a latent code is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +38,7 @@ pub enum Recipe {
         /// Position in `[0, 1]`.
         t: f32,
     },
-    /// `base` with the noise of `seed` inside a region (METHOD.md: region resampling).
+    /// `base` with the noise of `seed` inside a region (docs/METHOD.md: region resampling).
     #[serde(rename = "r")]
     Region {
         /// The code outside the region.
@@ -63,6 +60,50 @@ impl Recipe {
             Recipe::Seed { .. } => 1,
             Recipe::Interpolate { a, b, .. } => 1 + a.depth().max(b.depth()),
             Recipe::Region { base, .. } => 1 + base.depth(),
+        }
+    }
+
+    fn steps(&self) -> usize {
+        match self {
+            Recipe::Seed { .. } => 1,
+            Recipe::Interpolate { a, b, .. } => 1 + a.steps() + b.steps(),
+            Recipe::Region { base, .. } => 1 + base.steps(),
+        }
+    }
+
+    /// Checks a recipe read from outside against [`crate::limits`] before anything is realised:
+    /// its nesting, its number of steps, every region's size and every interpolation position.
+    fn check(&self) -> Result<(), String> {
+        if self.depth() > MAX_DEPTH {
+            return Err(format!(
+                "the style in the link nests deeper than {MAX_DEPTH} steps"
+            ));
+        }
+        if self.steps() > MAX_STEPS {
+            return Err(format!(
+                "the style in the link has {} steps; the page accepts at most {MAX_STEPS}",
+                self.steps()
+            ));
+        }
+        self.check_parts()
+    }
+
+    fn check_parts(&self) -> Result<(), String> {
+        match self {
+            Recipe::Seed { .. } => Ok(()),
+            Recipe::Interpolate { a, b, t } => {
+                if !(0.0..=1.0).contains(t) {
+                    return Err(format!(
+                        "the style in the link interpolates at {t}, outside 0 to 1"
+                    ));
+                }
+                a.check_parts()?;
+                b.check_parts()
+            }
+            Recipe::Region { base, h, w, .. } => {
+                check_size("a region of the style in the link", *h, *w)?;
+                base.check_parts()
+            }
         }
     }
 
@@ -227,19 +268,18 @@ impl Style {
     }
 
     /// This style with new noise (from `seed`) where `mask` (`height x width`, non-zero =
-    /// inside) is set: only that region changes its look.
+    /// inside) is set: only that region changes its look. An error when the mask does not
+    /// have `height x width` values, or when the style would nest too deep for a link.
     #[wasm_bindgen(js_name = withRegion)]
-    pub fn with_region(&self, mask: &[u8], height: usize, width: usize, seed: u32) -> Style {
-        let bools: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
-        Style {
-            recipe: Recipe::Region {
-                base: Box::new(self.recipe.clone()),
-                seed,
-                h: height,
-                w: width,
-                runs: mask_to_runs(&bools),
-            },
-        }
+    pub fn with_region(
+        &self,
+        mask: &[u8],
+        height: usize,
+        width: usize,
+        seed: u32,
+    ) -> Result<Style, JsValue> {
+        self.region(mask, height, width, seed)
+            .map_err(|e| JsValue::from_str(&e))
     }
 
     /// A short human description ("seed 12", "seed 3 → seed 9 at 0.40").
@@ -260,16 +300,46 @@ impl Style {
 }
 
 impl Style {
-    /// [`Style::decode`] with a text error.
+    /// [`Style::with_region`] with a text error.
+    pub fn region(
+        &self,
+        mask: &[u8],
+        height: usize,
+        width: usize,
+        seed: u32,
+    ) -> Result<Style, String> {
+        let pixels = check_size("the region", height, width)?;
+        if mask.len() != pixels {
+            return Err(format!(
+                "a {height}x{width} region needs {pixels} mask values, got {}",
+                mask.len()
+            ));
+        }
+        if self.recipe.depth() >= MAX_DEPTH {
+            return Err(format!(
+                "this style already has {MAX_DEPTH} steps, the most a link can carry: \
+                 generate or pick a sample to start from a simpler style"
+            ));
+        }
+        let bools: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+        Ok(Style {
+            recipe: Recipe::Region {
+                base: Box::new(self.recipe.clone()),
+                seed,
+                h: height,
+                w: width,
+                runs: mask_to_runs(&bools),
+            },
+        })
+    }
+
+    /// [`Style::decode`] with a text error. Every size in the text is checked against
+    /// [`crate::limits`] here, before a mask or a code is made from it.
     pub fn decode_text(text: &str) -> Result<Style, String> {
         let bytes = base64url_decode(text).ok_or("the style in the link is not base64url")?;
         let recipe: Recipe = serde_json::from_slice(&bytes)
             .map_err(|e| format!("the style in the link is not a cimle style: {e}"))?;
-        if recipe.depth() > MAX_DEPTH {
-            return Err(format!(
-                "the style in the link nests deeper than {MAX_DEPTH} steps"
-            ));
-        }
+        recipe.check()?;
         Ok(Style { recipe })
     }
 
@@ -307,7 +377,7 @@ mod tests {
         let mut mask = vec![0u8; h * w];
         mask[7] = 1;
         mask[8] = 1;
-        let region = base.with_region(&mask, h, w, 99);
+        let region = base.region(&mask, h, w, 99).unwrap();
         let (z0, z1) = (base.code(c, h, w), region.code(c, h, w));
         for (i, (a, b)) in z0.data().iter().zip(z1.data()).enumerate() {
             let inside = mask[i % (h * w)] != 0;
@@ -320,8 +390,10 @@ mod tests {
         let base = Style::from_seed(5);
         assert_eq!(base.layers(2, 2, 2).len(), 1);
         let two = base
-            .with_region(&[1, 0, 0, 0], 2, 2, 9)
-            .with_region(&[0, 0, 0, 1], 2, 2, 10);
+            .region(&[1, 0, 0, 0], 2, 2, 9)
+            .unwrap()
+            .region(&[0, 0, 0, 1], 2, 2, 10)
+            .unwrap();
         let layers = two.layers(2, 4, 4);
         assert_eq!(layers.len(), 3);
         assert!(layers[0].mask.is_none());
@@ -334,7 +406,7 @@ mod tests {
     #[test]
     fn encoding_round_trips_and_rejects_junk() {
         let a = Style::from_seed(1);
-        let b = Style::from_seed(2).with_region(&[0, 1, 1, 0], 2, 2, 3);
+        let b = Style::from_seed(2).region(&[0, 1, 1, 0], 2, 2, 3).unwrap();
         let s = Style::interpolate(&a, &b, 0.25);
         let back = Style::decode_text(&s.encode()).unwrap();
         assert_eq!(back, s);
@@ -342,6 +414,88 @@ mod tests {
         assert!(s.label().contains("seed 1 → seed 2"), "{}", s.label());
         assert!(Style::decode_text("!!").is_err());
         assert!(Style::decode_text(&base64url_encode(b"{\"k\":\"x\"}")).is_err());
+    }
+
+    /// A style as a link would carry it: base64url of the JSON of a recipe.
+    fn crafted(recipe: serde_json::Value) -> String {
+        base64url_encode(recipe.to_string().as_bytes())
+    }
+
+    #[test]
+    fn crafted_region_sizes_are_refused_before_anything_is_allocated() {
+        for (h, w) in [
+            (100_000u64, 100_000u64),
+            (65_536, 65_536),
+            (8193, 1),
+            (4097, 4097),
+        ] {
+            let text = crafted(serde_json::json!({
+                "k": "r", "base": {"k": "s", "s": 1}, "seed": 2, "h": h, "w": w, "runs": [0, 5]
+            }));
+            let err = Style::decode_text(&text).unwrap_err();
+            assert!(
+                err.contains(&format!("is {h}x{w} (height x width)"))
+                    && err.contains("at most 8192 pixels a side and 16777216 pixels in all"),
+                "{err}"
+            );
+        }
+        let empty = crafted(serde_json::json!({
+            "k": "r", "base": {"k": "s", "s": 1}, "seed": 2, "h": 0, "w": 7, "runs": []
+        }));
+        assert!(
+            Style::decode_text(&empty)
+                .unwrap_err()
+                .contains("empty size")
+        );
+        // A region nested under an interpolation is checked too.
+        let nested = crafted(serde_json::json!({
+            "k": "i", "t": 0.5, "a": {"k": "s", "s": 1},
+            "b": {"k": "r", "base": {"k": "s", "s": 1}, "seed": 2, "h": 1, "w": 9000, "runs": [1]}
+        }));
+        assert!(Style::decode_text(&nested).unwrap_err().contains("1x9000"));
+        // Within the limits, a region of another size than the model's is fine.
+        let fine = crafted(serde_json::json!({
+            "k": "r", "base": {"k": "s", "s": 1}, "seed": 2, "h": 3, "w": 2, "runs": [1, 2]
+        }));
+        let style = Style::decode_text(&fine).unwrap();
+        assert_eq!(style.layers(1, 4, 4).len(), 2);
+    }
+
+    #[test]
+    fn crafted_interpolations_are_refused() {
+        let leaf = serde_json::json!({"k": "s", "s": 1});
+        let outside = crafted(serde_json::json!({"k": "i", "t": 5.0, "a": leaf, "b": leaf}));
+        assert!(
+            Style::decode_text(&outside)
+                .unwrap_err()
+                .contains("interpolates at 5, outside 0 to 1")
+        );
+        // A full tree 16 deep is within the depth limit but has 65,535 steps: each would be a
+        // whole latent code to realise.
+        let mut tree = leaf;
+        for _ in 1..16 {
+            tree = serde_json::json!({"k": "i", "t": 0.5, "a": tree, "b": tree});
+        }
+        let err = Style::decode_text(&crafted(tree)).unwrap_err();
+        assert!(
+            err.contains("65535 steps; the page accepts at most 64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn regions_check_their_mask_and_the_depth_a_link_can_carry() {
+        let base = Style::from_seed(1);
+        let err = base.region(&[1, 0, 0], 2, 2, 5).unwrap_err();
+        assert!(err.contains("needs 4 mask values, got 3"), "{err}");
+        assert!(base.region(&[], 0, 0, 5).unwrap_err().contains("empty"));
+        let mut style = base;
+        for i in 1..MAX_DEPTH {
+            style = style.region(&[1, 0, 0, 0], 2, 2, i as u32).unwrap();
+        }
+        assert!(Style::decode_text(&style.encode()).is_ok());
+        let err = style.region(&[1, 0, 0, 0], 2, 2, 99).unwrap_err();
+        assert!(err.contains("already has 16 steps"), "{err}");
     }
 
     #[test]

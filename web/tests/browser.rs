@@ -1,7 +1,8 @@
 //! wasm-bindgen tests in headless Chromium (`cargo xtask test` runs them with Debian's
 //! chromedriver and `--enable-unsafe-webgpu`, which gives a SwiftShader WebGPU adapter):
 //! the shipped model loads from bytes and renders in wasm, on the CPU equal to the native
-//! render (`tests/reference.rs`) within 1e-4, and on WebGPU within the tolerance below.
+//! render (`tests/reference.rs`) within 1e-4, and on WebGPU within the tolerance below; a
+//! crafted link is refused by its stated size limits in wasm's 32-bit address space.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -75,6 +76,24 @@ fn a_corrupt_weights_file_is_an_error_not_a_panic() {
     bytes.truncate(1000);
     let err = Model::from_bytes(&bytes).err().unwrap();
     assert!(err.contains("weights file"), "{err}");
+}
+
+/// On wasm32 a `usize` is 32 bits, so a region of 65536x65536 pixels claims 2^32 mask values,
+/// which wraps to 0: the size must be refused before any product is taken or allocated.
+#[wasm_bindgen_test]
+fn a_crafted_link_is_an_error_not_an_allocation() {
+    use cimle_web::base64url::base64url_encode;
+    use cimle_web::codec::encode_layout;
+    let layout = encode_layout(&[0; 4], 2, 2);
+    let style = base64url_encode(
+        br#"{"k":"r","base":{"k":"s","s":1},"seed":2,"h":65536,"w":65536,"runs":[0,9]}"#,
+    );
+    let err = cimle_web::Link::parse(&format!("#m=x&l={layout}&s={style}"), 20).unwrap_err();
+    assert!(err.contains("65536x65536 (height x width)"), "{err}");
+    // Version 1, 65535x65535, one run: 4 GiB of class ids, the whole wasm address space.
+    let huge = base64url_encode(&[1, 0xff, 0xff, 0xff, 0xff, 0, 1]);
+    let err = cimle_web::Link::parse(&format!("#m=x&l={huge}&s={style}"), 20).unwrap_err();
+    assert!(err.contains("at most 8192 pixels a side"), "{err}");
 }
 
 fn log(text: &str) {

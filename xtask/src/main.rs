@@ -2,14 +2,15 @@
 //!
 //! - `cargo xtask quickstart`: the README's first command: train the small model on built-in
 //!   scenes, sample it, then build the site (with the model just trained added) and serve it.
-//! - `cargo xtask test`: the second, which `.ci/run` calls: format, native tests, the site,
-//!   wasm tests in headless Chromium, the end-to-end page test.
+//! - `cargo xtask test`: the second, which `.ci/run` calls: format, native tests, a bounded run
+//!   of every fuzz target, the site, wasm tests in headless Chromium, the end-to-end page test.
 //! - `cargo xtask site [--add-model WEIGHTS]`: build the deployable site into `target/site`,
 //!   optionally with a trained model added first in its menu.
 //! - `cargo xtask serve [--port N]`: serve `target/site` on localhost.
 //! - `cargo xtask bench-web`: ms per sample in headless Chromium (CPU and WebGPU) and natively.
 //! - `cargo xtask bench-torch [--threads N] [--reps N]`: cimle's CPU training path side by
 //!   side with PyTorch on the same network and cores (`bench_torch`).
+//! - `cargo xtask fuzz [--seconds N]`: every fuzz target for N seconds (docs/FUZZING.md).
 
 mod bench_torch;
 mod site;
@@ -19,7 +20,58 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use tools::{ensure_chromium, ensure_toolchain, ensure_wasm_bindgen, run, run_env};
+use tools::{
+    ensure_cargo_fuzz, ensure_chromium, ensure_toolchain, ensure_wasm_bindgen, run, run_env,
+};
+
+/// The fuzz targets (`fuzz/fuzz_targets/`) and the libFuzzer options of the bounded run in
+/// `cargo xtask test`: the input size cap suits the target's seeds.
+const FUZZ_TARGETS: [(&str, &str); 3] = [
+    ("label_png", "-max_len=8192"),
+    ("weights", "-max_len=65536"),
+    ("link", "-max_len=4096"),
+];
+
+/// Seconds each fuzz target runs in `cargo xtask test` (docs/FUZZING.md has the longer runs).
+const FUZZ_SECONDS: u32 = 20;
+
+/// Builds the fuzz targets (no sanitizer: stable Rust) and runs each for [`FUZZ_SECONDS`] from
+/// the committed seeds in `fuzz/seeds/` (new inputs go to the ignored `fuzz/corpus/`). A crash
+/// fails the step and leaves its input in `fuzz/artifacts/`.
+///
+/// The instrumented build goes to `fuzz/target` even where `CARGO_TARGET_DIR` is set: it shares
+/// nothing with the main build, and would otherwise rebuild into a shared target folder.
+fn fuzz(seconds: u32) -> Result<()> {
+    ensure_cargo_fuzz()?;
+    let target_dir = tools::root().join("fuzz/target");
+    let target_dir = target_dir.to_string_lossy();
+    let build = ["-s", "none", "-a", "--target-dir", &target_dir];
+    run("cargo", &[&["fuzz", "build"][..], &build].concat())?;
+    for (target, max_len) in FUZZ_TARGETS {
+        let corpus = format!("fuzz/corpus/{target}");
+        let seeds = format!("fuzz/seeds/{target}");
+        std::fs::create_dir_all(tools::root().join(&corpus))?;
+        let total = format!("-max_total_time={seconds}");
+        let options = [&total, max_len, "-timeout=20", "-rss_limit_mb=2048"];
+        run(
+            "cargo",
+            &[
+                &["fuzz", "run"][..],
+                &build,
+                &[target, &corpus, &seeds, "--"],
+                &options,
+            ]
+            .concat(),
+        )
+        .with_context(|| {
+            format!(
+                "fuzz target {target} failed: the input is in fuzz/artifacts/{target}/ \
+                 (docs/FUZZING.md says how to reproduce it)"
+            )
+        })?;
+    }
+    Ok(())
+}
 
 fn test() -> Result<()> {
     let started = Instant::now();
@@ -28,20 +80,20 @@ fn test() -> Result<()> {
     ensure_chromium()?;
     // Release profile, like the binary: burn compiles once per target.
     run("cargo", &["test", "--release", "--workspace"])?;
-    if std::env::var_os("CIMLE_CLIPPY").is_some() {
-        run(
-            "cargo",
-            &[
-                "clippy",
-                "--release",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )?;
-    }
+    // Lints are part of the tests: a warning fails the run.
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    fuzz(FUZZ_SECONDS)?;
     let site = site::build()?;
     ensure_wasm_bindgen()?;
     // wasm-bindgen-test in headless Chromium; web/webdriver.json adds the WebGPU flag. Same
@@ -304,8 +356,19 @@ fn main() -> Result<()> {
             }
             bench_torch::bench_torch(threads, reps)
         }
+        "fuzz" => {
+            let seconds = match args.get(1).map(String::as_str) {
+                Some("--seconds") => args
+                    .get(2)
+                    .and_then(|s| s.parse().ok())
+                    .context("--seconds needs a number, e.g. --seconds 600")?,
+                Some(other) => bail!("unknown fuzz flag `{other}`: use --seconds N"),
+                None => FUZZ_SECONDS,
+            };
+            fuzz(seconds)
+        }
         _ => bail!(
-            "usage: cargo xtask <quickstart|test|site [--add-model WEIGHTS]|serve [--port N]|bench-web|bench-torch [--threads N] [--reps N]>"
+            "usage: cargo xtask <quickstart|test|site [--add-model WEIGHTS]|serve [--port N]|bench-web|bench-torch [--threads N] [--reps N]|fuzz [--seconds N]>"
         ),
     }
 }
@@ -318,6 +381,7 @@ mod tests {
         for f in [
             "index.html",
             "app.js",
+            "worker.js",
             "style.css",
             "favicon.svg",
             "models/models.json",

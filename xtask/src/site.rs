@@ -32,6 +32,21 @@ pub const WASM_BUILD: &[&str] = &[
     "wasm32-unknown-unknown",
 ];
 
+/// Where cargo writes what it builds: `CARGO_TARGET_DIR` when set (cargo honours it, so the
+/// wasm module is there), else the workspace's `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// The built site's folder.
 pub fn site_dir() -> PathBuf {
     root().join("target/site")
@@ -47,7 +62,7 @@ pub fn build() -> Result<PathBuf> {
         std::fs::remove_dir_all(&tmp)?;
     }
     copy_dir(&root().join("www"), &tmp)?;
-    let wasm = root().join("target/wasm32-unknown-unknown/wasm-release/cimle_web.wasm");
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/cimle_web.wasm");
     let pkg = tmp.join("pkg");
     run(
         "wasm-bindgen",
@@ -116,6 +131,7 @@ pub fn sizes(site: &Path) -> Result<String> {
         "index.html".to_string(),
         "style.css".into(),
         "app.js".into(),
+        "worker.js".into(),
         "favicon.svg".into(),
         "models/models.json".into(),
         "pkg/cimle_web.js".into(),

@@ -1,7 +1,7 @@
 //! Running commands, and installing what the chores need, each only when missing: the wasm32
 //! target and rustfmt/clippy (rustup), wasm-bindgen-cli at the version in Cargo.lock (cargo),
 //! binaryen's `wasm-opt` (npm: Debian's v108 emits broken modules), Chromium and chromedriver
-//! (Debian's packages; no tool downloads its own browser).
+//! (Debian's packages; no tool downloads its own browser), cargo-fuzz (cargo).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,6 +88,21 @@ pub fn ensure_wasm_bindgen() -> Result<()> {
         run(
             "cargo",
             &["install", "wasm-bindgen-cli", "--version", &want, "--force"],
+        )?;
+    }
+    Ok(())
+}
+
+/// The cargo-fuzz release the fuzz step was written against.
+const CARGO_FUZZ: &str = "0.13.2";
+
+/// `cargo fuzz`, installed from crates.io when missing. It drives libFuzzer through the
+/// `libfuzzer-sys` crate; without a sanitizer (`-s none`) it needs no nightly compiler.
+pub fn ensure_cargo_fuzz() -> Result<()> {
+    if output("cargo", &["fuzz", "--version"]).is_none() {
+        run(
+            "cargo",
+            &["install", "cargo-fuzz", "--version", CARGO_FUZZ, "--locked"],
         )?;
     }
     Ok(())

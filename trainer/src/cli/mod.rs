@@ -3,4 +3,5 @@
 //! enum and dispatch; [`crate::commands`] checks the flags and runs each command.
 
 pub mod flags;
+pub mod hints;
 pub mod values;

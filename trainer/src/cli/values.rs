@@ -2,7 +2,7 @@
 //! label formats, on/off, layer weights, sizes and the bench cases.
 
 use cimle::config::Preset;
-use cimle::layout::LabelFormat;
+use cimle::label_png::LabelFormat;
 use clap::ValueEnum;
 
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};

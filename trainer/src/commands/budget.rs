@@ -15,7 +15,7 @@ use crate::limits::MAX_SCENES;
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};
 use crate::rebalance::{RarityScores, cached_scores};
 use crate::vgg::{Vgg19Features, VggSource};
-use cimle::layout::ColorPolicy;
+use cimle::label_png::ColorPolicy;
 
 /// The most renders one selection pass may share (`--selection-batch`).
 pub const MAX_SELECTION_BATCH: usize = 4096;

@@ -161,7 +161,10 @@ mod tests {
         assert_eq!((s.count, s.seed, s.frames), (19, 0, None));
         assert_eq!(s.reading, LayoutReading::default());
         let s = settings(&["--label-format", "label-ids", "--map-unknown-colors"]).unwrap();
-        assert_eq!(s.reading.format, Some(cimle::layout::LabelFormat::LabelIds));
+        assert_eq!(
+            s.reading.format,
+            Some(cimle::label_png::LabelFormat::LabelIds)
+        );
         for (args, said) in [
             (&["--count", "0"][..], "--count 0"),
             (

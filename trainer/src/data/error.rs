@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cimle::label_png::LabelError;
 use cimle::layout::LayoutError;
 
 use crate::limits::LimitError;
@@ -48,7 +49,7 @@ pub enum DataError {
         /// The label file.
         path: PathBuf,
         /// What is wrong with it.
-        error: LayoutError,
+        error: LabelError,
     },
     /// A photo without a label.
     #[error(

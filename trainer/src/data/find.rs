@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cimle::layout::LabelFormat;
+use cimle::label_png::LabelFormat;
 
 use super::{DataError, DatasetKind};
 
@@ -16,7 +16,7 @@ pub(super) enum LabelRule {
     Fixed(LabelFormat),
     /// Colour images as colours, grayscale ones as this format.
     GrayAs(LabelFormat),
-    /// Detected per file ([`layout::decode_png_auto`]).
+    /// Detected per file ([`cimle::label_png::decode_png_auto`]).
     Auto,
 }
 

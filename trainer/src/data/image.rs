@@ -1,11 +1,11 @@
 //! Photos as RGB8 bytes: PNG decoding of any colour type, and resizing by area averaging.
 
-use cimle::layout;
+use cimle::label_png;
 
 /// Decodes a PNG (RGB, RGBA, grayscale with or without alpha, palette; 1- to 16-bit) to 8-bit RGB.
 /// Returns `(rgb, height, width)`; alpha is dropped, 16-bit samples keep their high byte.
 pub fn read_png_rgb(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize), String> {
-    layout::decode_rgb8(bytes).map_err(|e| e.to_string())
+    label_png::decode_rgb8(bytes).map_err(|e| e.to_string())
 }
 
 /// For each output index along one axis, the source indices it covers and their weights (which

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cimle::layout::{self, ColorPolicy, LabelFormat, LayoutError};
+use cimle::label_png::{self, ColorPolicy, LabelError, LabelFormat};
 
 use super::find::{LabelRule, PairFiles};
 use super::image::{read_png_rgb, resize_rgb_area};
@@ -93,15 +93,19 @@ fn load_pair(
     check_png(&pair.label, &label_bytes)?;
     let decoded = match pair.rule {
         LabelRule::Fixed(format) => {
-            layout::decode_png(&label_bytes, format, policy).map(|d| (format, d))
+            label_png::decode_png(&label_bytes, format, policy).map(|d| (format, d))
         }
-        LabelRule::Auto => layout::decode_png_auto(&label_bytes, policy),
+        LabelRule::Auto => {
+            label_png::decode_png_auto(&label_bytes, policy).map(|(found, d)| (found.format, d))
+        }
         // One decode in the usual case; a grayscale label detected as another format is decoded
         // again as `gray` so that the error speaks of that format.
-        LabelRule::GrayAs(gray) => match layout::decode_png_auto(&label_bytes, policy) {
-            Ok((found, d)) if found == gray || found == LabelFormat::Color => Ok((found, d)),
-            Ok(_) | Err(LayoutError::Undetectable { .. }) => {
-                layout::decode_png(&label_bytes, gray, policy).map(|d| (gray, d))
+        LabelRule::GrayAs(gray) => match label_png::decode_png_auto(&label_bytes, policy) {
+            Ok((found, d)) if found.format == gray || found.format == LabelFormat::Color => {
+                Ok((found.format, d))
+            }
+            Ok(_) | Err(LabelError::Undetectable { .. } | LabelError::Ambiguous { .. }) => {
+                label_png::decode_png(&label_bytes, gray, policy).map(|d| (gray, d))
             }
             Err(e) => Err(e),
         },

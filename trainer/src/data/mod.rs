@@ -20,7 +20,8 @@
 use std::fmt;
 use std::path::Path;
 
-use cimle::layout::{ColorPolicy, LabelFormat, Layout};
+use cimle::label_png::{ColorPolicy, LabelFormat};
+use cimle::layout::Layout;
 
 mod error;
 mod find;

@@ -30,7 +30,9 @@ pub fn layout(model: &Model) -> Vec<u8> {
 /// The reference style: a seed, plus a resampled sky region (so compositing is covered too).
 pub fn style(model: &Model, ids: &[u8]) -> Style {
     let sky: Vec<u8> = ids.iter().map(|&c| u8::from(c == 10)).collect();
-    Style::from_seed(SEED).with_region(&sky, model.height(), model.width(), SEED + 1)
+    Style::from_seed(SEED)
+        .region(&sky, model.height(), model.width(), SEED + 1)
+        .unwrap()
 }
 
 /// The native CPU render of the reference.
