@@ -60,6 +60,16 @@ pub struct BurnTrainer {
     ad: Device,
 }
 
+/// What a checkpoint holds of an [`Engine`] ([`Engine::save`]), read back for [`Engine::load`].
+pub struct SavedEngine<'a> {
+    /// The generator's record.
+    pub model: Vec<u8>,
+    /// The optimiser's state.
+    pub optimizer: &'a [u8],
+    /// Which path wrote `optimizer` ([`TrainPath::optimizer_format`]).
+    pub optimizer_format: &'a str,
+}
+
 /// A run's generator and optimiser on one of the two paths.
 pub enum Engine {
     Kernels(Box<CpuTrainer>),
@@ -154,18 +164,20 @@ impl Engine {
     }
 
     /// A resumed run from a checkpoint's generator record and optimiser state, which must have
-    /// been written by the same path (`optimizer_format`).
-    #[allow(clippy::too_many_arguments)]
+    /// been written by the same path (`saved.optimizer_format`).
     pub fn load(
         path: TrainPath,
         config: &TrainingConfig,
         vgg: Vgg19Features,
         weights: LayerWeights,
         device: &Device,
-        model: Vec<u8>,
-        optimizer: &[u8],
-        optimizer_format: &str,
+        saved: SavedEngine<'_>,
     ) -> Result<Self, String> {
+        let SavedEngine {
+            model,
+            optimizer,
+            optimizer_format,
+        } = saved;
         if optimizer_format != path.optimizer_format() {
             let (hint, other) = match path {
                 TrainPath::Kernels => ("--backend flex or --backend wgpu", "burn's"),

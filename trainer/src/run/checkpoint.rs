@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{RunError, io_err};
 use crate::config::TrainingConfig;
 use crate::curves::EvalPoint;
-use crate::engine::{Engine, TrainPath};
+use crate::engine::{Engine, SavedEngine, TrainPath};
 use crate::perceptual::LayerWeights;
 use crate::selection::MethodState;
 use crate::vgg::Vgg19Features;
@@ -121,9 +121,11 @@ pub fn load_checkpoint(
         vgg,
         state.layer_weights,
         device,
-        model,
-        &optim,
-        &state.optimizer,
+        SavedEngine {
+            model,
+            optimizer: &optim,
+            optimizer_format: &state.optimizer,
+        },
     )
     .map_err(bad)?;
     Ok((state, engine))
