@@ -100,6 +100,12 @@ pub fn prepare_file(flag: &str, path: &Path) -> Result<(), OutputError> {
             path: path.to_path_buf(),
             error,
         },
+        // A file where the folder should be: the folder cannot be created.
+        OutputError::NotAFolder { path: dir, .. } => OutputError::Create {
+            flag: flag.into(),
+            path: path.to_path_buf(),
+            error: io::Error::other(format!("{} is a file, not a folder", dir.display())),
+        },
         other => other,
     })
 }
@@ -190,6 +196,11 @@ mod tests {
         // A folder under a file cannot be created.
         let err = prepare_file("--out", &dir.join("file/grid.png")).unwrap_err();
         assert!(err.to_string().contains("cannot create"), "{err}");
+        assert!(err.to_string().contains("file/grid.png"), "{err}");
+        assert!(
+            err.to_string().contains("file is a file, not a folder"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
