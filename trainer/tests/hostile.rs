@@ -204,13 +204,16 @@ fn weights_that_claim_a_huge_resolution_are_refused_before_rendering() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `cimle train` of the tiny preset (unless `extra` names another) on a few built-in scenes.
 fn tiny_train(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--backend",
-        "cpu",
-        "--preset",
-        "tiny",
+    let preset = if extra.contains(&"--preset") {
+        &[][..]
+    } else {
+        &["--preset", "tiny"][..]
+    };
+    let mut args = vec!["train", "--backend", "cpu"];
+    args.extend_from_slice(preset);
+    args.extend_from_slice(&[
         "--synth-count",
         "6",
         "--images-per-round",
@@ -223,7 +226,7 @@ fn tiny_train(out: &Path, extra: &[&str]) -> Output {
         "16",
         "--out",
         s(out),
-    ];
+    ]);
     args.extend_from_slice(extra);
     cimle(&args)
 }
