@@ -91,6 +91,26 @@ pub enum WeightsError {
     Dtype { name: String, dtype: String },
     #[error("could not serialise the weights: {0}")]
     Serialize(String),
+    #[error(
+        "tensor `{name}` holds {count} non-finite numbers (NaN or infinity): the run that wrote \
+         it diverged; use an earlier round's weights"
+    )]
+    NonFinite { name: String, count: usize },
+    #[error(
+        "tensor `{name}` holds {count} numbers beyond f16's range (|x| > 65504): save it as f32"
+    )]
+    F16Overflow { name: String, count: usize },
+}
+
+/// [`WeightsError::NonFinite`] when `values` hold NaN or infinity.
+fn check_finite(name: &str, values: &[f32]) -> Result<(), WeightsError> {
+    match values.iter().filter(|v| !v.is_finite()).count() {
+        0 => Ok(()),
+        count => Err(WeightsError::NonFinite {
+            name: name.to_string(),
+            count,
+        }),
+    }
 }
 
 /// What a weights file says about itself, read without building the network.
@@ -328,19 +348,30 @@ pub fn save_tensors(
     precision: Precision,
     provenance: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, WeightsError> {
+    // A diverged network is never written: every reader would render black or NaN images.
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(name, shape, values)| {
+            check_finite(&name, &values)?;
             let bytes = match precision {
                 Precision::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                Precision::F16 => values
-                    .iter()
-                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-                    .collect(),
+                Precision::F16 => {
+                    let count = values
+                        .iter()
+                        .filter(|&&v| half::f16::from_f32(v).is_infinite())
+                        .count();
+                    if count > 0 {
+                        return Err(WeightsError::F16Overflow { name, count });
+                    }
+                    values
+                        .iter()
+                        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                        .collect()
+                }
             };
-            (name, shape, bytes)
+            Ok((name, shape, bytes))
         })
-        .collect();
+        .collect::<Result<_, WeightsError>>()?;
     let dtype = match precision {
         Precision::F32 => Dtype::F32,
         Precision::F16 => Dtype::F16,
@@ -405,11 +436,9 @@ pub fn load_generator(
     }
     let mut stored = Vec::new();
     for (name, view) in tensors.iter() {
-        stored.push((
-            name.to_string(),
-            view.shape().to_vec(),
-            decode_values(name, &view)?,
-        ));
+        let values = decode_values(name, &view)?;
+        check_finite(name, &values)?;
+        stored.push((name.to_string(), view.shape().to_vec(), values));
     }
     let generator = generator_from_tensors(&header.config, stored, device)?;
     Ok((generator, header))
@@ -631,6 +660,42 @@ mod tests {
             matches!(err, WeightsError::TooFewNumbers { holds: 4, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn non_finite_weights_are_neither_written_nor_read() {
+        let (g, cfg, _) = tiny();
+        let mut tensors = generator_tensors(&g);
+        let meta = BTreeMap::new();
+        tensors[1].2[3] = f32::NAN;
+        let name = tensors[1].0.clone();
+        match save_tensors(tensors.clone(), &cfg, Precision::F32, &meta) {
+            Err(WeightsError::NonFinite { name: n, count: 1 }) => assert_eq!(n, name),
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        // A file written by another tool with an infinity in it is refused on load.
+        tensors[1].2[3] = 1e6;
+        match save_tensors(tensors.clone(), &cfg, Precision::F16, &meta) {
+            Err(WeightsError::F16Overflow { count: 1, .. }) => {}
+            other => panic!("expected F16Overflow, got {other:?}"),
+        }
+        let bytes = save_tensors(tensors, &cfg, Precision::F32, &meta).unwrap();
+        let needle = 1e6f32.to_le_bytes();
+        let at = bytes
+            .windows(4)
+            .position(|w| w == needle)
+            .expect("the value is stored");
+        let mut broken = bytes.clone();
+        broken[at..at + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        let device = Device::flex();
+        match load_generator(&broken, &device) {
+            Err(e @ WeightsError::NonFinite { .. }) => {
+                assert!(e.to_string().contains("earlier round"), "{e}")
+            }
+            Err(other) => panic!("expected NonFinite, got {other}"),
+            Ok(_) => panic!("a file with an infinity loaded"),
+        }
+        assert!(load_generator(&bytes, &device).is_ok());
     }
 
     #[test]

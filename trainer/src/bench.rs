@@ -139,7 +139,10 @@ fn write_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> anyho
 }
 
 fn one_hot_nchw(layouts: &[&Layout], classes: usize) -> Vec<f32> {
-    let plane = layouts[0].height() * layouts[0].width();
+    let Some(first) = layouts.first() else {
+        return Vec::new();
+    };
+    let plane = first.height() * first.width();
     let mut out = vec![0.0; layouts.len() * classes * plane];
     for (n, l) in layouts.iter().enumerate() {
         for (i, &id) in l.ids().iter().enumerate() {

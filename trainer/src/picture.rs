@@ -361,14 +361,18 @@ fn draw_line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), col
     }
 }
 
-fn format_tick(v: f64) -> String {
-    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-2) {
-        format!("{v:.1e}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
+/// A tick label for `v` on an axis whose ticks are `step` apart: as many decimals as the step
+/// needs, so that neighbouring ticks never read the same (16.25 and 16.5, not 16 and 16).
+fn format_tick(v: f64, step: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        return format!("{v:.1e}");
     }
+    let decimals = if step > 0.0 && step.is_finite() {
+        ((-step.log10()).ceil() + 1.0).clamp(0.0, 4.0) as usize
+    } else {
+        2
+    };
+    format!("{v:.decimals$}")
 }
 
 /// A line chart of `series` (x, y) points: light raw curve, dark moving average, axes with
@@ -416,7 +420,7 @@ pub fn line_chart(points: &[(f64, f64)], width: usize, height: usize) -> RgbImag
         draw_line(&mut img, (left - 4.0, py), (left, py), axis);
         draw_text(
             &mut img,
-            &format_tick(yv),
+            &format_tick(yv, (y1 - y0) / 4.0),
             2,
             (py - 5.0).max(0.0) as usize,
             2,
@@ -454,6 +458,20 @@ pub fn line_chart(points: &[(f64, f64)], width: usize, height: usize) -> RgbImag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neighbouring_ticks_read_differently() {
+        let (lo, hi) = (15.88, 17.50);
+        let step = (hi - lo) / 4.0;
+        let labels: Vec<String> = (0..=4)
+            .map(|i| format_tick(lo + step * i as f64, step))
+            .collect();
+        for w in labels.windows(2) {
+            assert_ne!(w[0], w[1], "{labels:?}");
+        }
+        assert_eq!(format_tick(0.75, 0.25), "0.75");
+        assert_eq!(format_tick(1500.0, 250.0), "1500");
+    }
 
     #[test]
     fn grid_places_cells_with_gaps() {

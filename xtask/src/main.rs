@@ -157,10 +157,20 @@ fn quickstart() -> Result<()> {
         "small",
         // A narrower random-feature VGG-19 halves the CPU time, and the rarity mask, which
         // weighs a road pixel ~1/1000 of a sign pixel, starves the common classes in a
-        // 15-minute run (README, "The quick-start").
+        // 15-minute run (README, "The quick-start"). Dataset rebalancing over-draws night and
+        // dusk and made every code paint dusk; a global code lets a code set one sky for the
+        // whole image; the released schedule's encoder reset after round 6 only hurts a run this
+        // short (docs/TRAINING.md has the measured ablation).
         "--vgg-width-div",
         "2",
         "--no-loss-rebalance",
+        "--no-dataset-rebalance",
+        "--global-code",
+        "on",
+        "--reinit-after",
+        "0",
+        "--eval-every",
+        "4",
         "--out",
         run_dir,
     ])?;

@@ -161,7 +161,8 @@ fn matmul_on(
     a.check(m, k, "left");
     b.check(k, n, "right");
     // SAFETY: the three views were checked to lie inside their slices; `dst` is borrowed
-    // mutably, so it overlaps neither input.
+    // mutably, so it overlaps neither input. The workspace's only `unsafe` (Cargo.toml lints).
+    #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
             m,
