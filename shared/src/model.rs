@@ -115,23 +115,33 @@ impl Model {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let sampling = Sampling::of_metadata(&header.metadata)?;
+        let mut model = Self::of_network(&generator, header.config, sampling, device);
+        model.metadata = header.metadata;
+        Ok(model)
+    }
+
+    /// A model of a burn generator in training (no weights file, so no metadata), on `device`:
+    /// the CPU kernels on Flex, else `generator` itself.
+    pub fn of_network(
+        generator: &Generator,
+        config: GeneratorConfig,
+        sampling: Sampling,
+        device: &Device,
+    ) -> Self {
         let net = if *device == Device::flex() {
-            Net::Kernels(Box::new(CpuGenerator::from_generator(
-                &generator,
-                &header.config,
-            )))
+            Net::Kernels(Box::new(CpuGenerator::from_generator(generator, &config)))
         } else {
             Net::Burn {
-                generator: Box::new(generator.fork(device)),
+                generator: Box::new(generator.clone().fork(device)),
                 device: device.clone(),
             }
         };
-        Ok(Self {
-            config: header.config,
-            metadata: header.metadata,
+        Self {
+            config,
+            metadata: BTreeMap::new(),
             sampling,
             net,
-        })
+        }
     }
 
     /// A model on the CPU kernels from the CPU generator of a training run.

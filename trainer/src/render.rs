@@ -1,56 +1,54 @@
-//! Rendering with a burn generator, in batches, to RGB8 pictures: what `sample`, the videos and
-//! a run's per-round grids draw with (measurements go through the model crate's
-//! [`cimle::model::Model`]).
+//! Rendering a burn generator's images in batches, as RGB8 pictures: what `sample`, the videos
+//! and a run's per-round grids draw with. The rendering itself is the model crate's
+//! [`cimle::model::Model`] (the CPU kernels on Flex), the one inference path of every renderer;
+//! this file adds batching and the picture type.
 
 use burn::tensor::Device;
 use cimle::config::GeneratorConfig;
-use cimle::generator::{Generator, images_to_rgb8, one_hot};
-use cimle::latent::{LatentCode, LatentError};
+use cimle::generator::Generator;
+use cimle::latent::LatentCode;
 use cimle::layout::Layout;
-use cimle::model::RenderError;
+use cimle::model::{Model, RenderError, Sampling};
 
 use crate::picture::RgbImage;
 
-/// A burn generator ready to render: the network, the config read with it, and its device.
-#[derive(Clone, Copy)]
-pub struct Renderer<'a> {
-    pub generator: &'a Generator,
-    pub config: &'a GeneratorConfig,
-    pub device: &'a Device,
+/// A generator ready to render.
+pub struct Renderer {
+    model: Model,
 }
 
-impl Renderer<'_> {
-    /// Renders `layouts[i]` with `codes[i]`, `batch` renders a forward pass (at least 1), and
-    /// reads every image back from the device. Layouts must have the model's size and codes its
-    /// shape; a mismatch, or a read-back that fails, is an error.
+impl Renderer {
+    /// The renderer of `generator` (with its `config`) on `device`.
+    pub fn new(generator: &Generator, config: &GeneratorConfig, device: &Device) -> Self {
+        // The codes are given to `render`, so the sampling rule is never consulted.
+        let model = Model::of_network(generator, config.clone(), Sampling::Codes, device);
+        Self { model }
+    }
+
+    /// The generator's shape and class set.
+    pub fn config(&self) -> &GeneratorConfig {
+        self.model.config()
+    }
+
+    /// Renders `layouts[i]` with `codes[i]`, `batch` renders a forward pass (at least 1).
+    /// Layouts must have the model's size and codes its shape; a mismatch, or a read-back that
+    /// fails, is an error.
     pub fn render(
         &self,
         layouts: &[&Layout],
         codes: &[&LatentCode],
         batch: usize,
     ) -> Result<Vec<RgbImage>, RenderError> {
-        self.check(layouts, codes)?;
-        let (h, w) = (self.config.height, self.config.width);
+        if layouts.len() != codes.len() {
+            return Err(RenderError::Count {
+                layouts: layouts.len(),
+                codes: codes.len(),
+            });
+        }
+        let (h, w) = (self.config().height, self.config().width);
         let mut out = Vec::with_capacity(layouts.len());
         for (ls, cs) in layouts.chunks(batch.max(1)).zip(codes.chunks(batch.max(1))) {
-            let x = one_hot(ls, self.config.num_classes(), self.device);
-            let owned: Vec<LatentCode> = cs.iter().map(|c| (*c).clone()).collect();
-            let z = LatentCode::batch_tensor(&owned, self.device)
-                .map_err(|source| RenderError::Code { index: 0, source })?;
-            let data = self
-                .generator
-                .forward(x, z)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| RenderError::ReadBack(format!("{e:?}")))?;
-            if data.len() != ls.len() * 3 * h * w {
-                return Err(RenderError::ReadBack(format!(
-                    "{} numbers came back for {} images of {h}x{w}",
-                    data.len(),
-                    ls.len()
-                )));
-            }
-            for rgb in images_to_rgb8(&data, ls.len(), h, w) {
+            for rgb in self.model.render(ls, cs)? {
                 out.push(RgbImage::from_rgb(w, h, rgb).ok_or_else(|| {
                     RenderError::ReadBack(format!(
                         "an image of {h}x{w} came back with another size"
@@ -59,38 +57,6 @@ impl Renderer<'_> {
             }
         }
         Ok(out)
-    }
-
-    fn check(&self, layouts: &[&Layout], codes: &[&LatentCode]) -> Result<(), RenderError> {
-        if layouts.len() != codes.len() {
-            return Err(RenderError::Count {
-                layouts: layouts.len(),
-                codes: codes.len(),
-            });
-        }
-        let want = [self.config.height, self.config.width];
-        for (index, l) in layouts.iter().enumerate() {
-            if [l.height(), l.width()] != want {
-                return Err(RenderError::LayoutSize {
-                    index,
-                    got: [l.height(), l.width()],
-                    want,
-                });
-            }
-        }
-        let shape = [self.config.latent_channels, want[0], want[1]];
-        for (index, c) in codes.iter().enumerate() {
-            if c.shape() != shape {
-                return Err(RenderError::Code {
-                    index,
-                    source: LatentError::ShapeMismatch {
-                        a: c.shape(),
-                        b: shape,
-                    },
-                });
-            }
-        }
-        Ok(())
     }
 }
 
@@ -110,11 +76,7 @@ mod tests {
             .collect();
         let refs: Vec<&LatentCode> = codes.iter().collect();
         let layouts = vec![&layout; 3];
-        let r = Renderer {
-            generator: &g,
-            config: &cfg,
-            device: &device,
-        };
+        let r = Renderer::new(&g, &cfg, &device);
         let one = r.render(&layouts, &refs, 3).unwrap();
         // Batching changes nothing.
         assert_eq!(r.render(&layouts, &refs, 1).unwrap(), one);

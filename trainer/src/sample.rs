@@ -34,7 +34,7 @@ pub enum SampleError {
 /// What to sample: `count` codes from seed `first_seed` on (sample `i` uses seed
 /// `first_seed + i`, or the zero code for a CRN model) of one layout.
 pub struct SampleJob<'a> {
-    pub renderer: Renderer<'a>,
+    pub renderer: Renderer,
     pub method: Method,
     pub layout: &'a Layout,
     pub first_seed: u64,
@@ -75,7 +75,7 @@ pub fn check_grid(count: usize, h: usize, w: usize) -> Result<(), LimitError> {
 impl SampleJob<'_> {
     /// The codes of samples `start..start + n`.
     fn codes(&self, start: usize, n: usize) -> Vec<LatentCode> {
-        let c = self.renderer.config;
+        let c = self.renderer.config();
         (start..start + n)
             .map(|i| {
                 self.method.sampling_code(
@@ -91,7 +91,7 @@ impl SampleJob<'_> {
     /// Renders the samples into the grid (the layout first), writing each to the frames folder
     /// as it comes; `progress(n)` after every batch of `n`.
     pub fn render(&self, mut progress: impl FnMut(usize)) -> Result<RgbImage, SampleError> {
-        let c = self.renderer.config;
+        let c = self.renderer.config();
         let (h, w) = (c.height, c.width);
         check_grid(self.count, h, w)?;
         let mut grid = GridCanvas::new(grid_shape(self.count, h, w), [255, 255, 255]);
@@ -139,11 +139,7 @@ mod tests {
         let device = Device::flex();
         let cfg = Preset::Tiny.config();
         let g = cfg.init_seeded(&device, 3);
-        let renderer = Renderer {
-            generator: &g,
-            config: &cfg,
-            device: &device,
-        };
+        let renderer = Renderer::new(&g, &cfg, &device);
         let layout = Layout::filled(cfg.height, cfg.width, 13);
         let dir = std::env::temp_dir().join(format!("cimle-sample-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -165,7 +161,7 @@ mod tests {
         let mut cells =
             vec![RgbImage::from_rgb(cfg.width, cfg.height, layout.to_color_rgb()).unwrap()];
         cells.extend(
-            renderer
+            job.renderer
                 .render(&[&layout; 11], &refs, SAMPLE_BATCH)
                 .unwrap(),
         );

@@ -279,13 +279,9 @@ pub fn render_frames(
     let pick = |k: usize, i: usize| if k == 1 { 0 } else { i };
     let frame_layouts: Vec<&Layout> = (0..n).map(|i| &layouts[pick(layouts.len(), i)]).collect();
     let frame_codes: Vec<&LatentCode> = (0..n).map(|i| &codes[pick(codes.len(), i)]).collect();
-    Renderer {
-        generator,
-        config,
-        device,
-    }
-    .render(&frame_layouts, &frame_codes, RENDER_BATCH)
-    .map_err(VideoError::from)
+    Renderer::new(generator, config, device)
+        .render(&frame_layouts, &frame_codes, RENDER_BATCH)
+        .map_err(VideoError::from)
 }
 
 /// What [`write_video`] wrote.

@@ -75,11 +75,7 @@ pub fn sample(s: &SampleSettings) -> Result<()> {
     let layout = s.reading.read_noted(&s.layout, h, w)?;
     let pb = progress_bar(s.count as u64, "sample", true);
     let picture = SampleJob {
-        renderer: Renderer {
-            generator: &file.generator,
-            config: cfg,
-            device: &device,
-        },
+        renderer: Renderer::new(&file.generator, cfg, &device),
         method: file.method,
         layout: &layout,
         first_seed: s.seed,

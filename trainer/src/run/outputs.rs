@@ -58,11 +58,7 @@ pub(super) fn preview_grid(
     } else {
         &PREVIEW_SEEDS[..1]
     };
-    let renderer = Renderer {
-        generator,
-        config: &config.generator,
-        device,
-    };
+    let renderer = Renderer::new(generator, &config.generator, device);
     let mut cells = Vec::new();
     for pair in previews {
         let (h, w) = (pair.layout.height(), pair.layout.width());
