@@ -9,7 +9,8 @@
 //! found"), which the web crate's owners are fixing.
 #![no_main]
 
-use cimle_web::codec::{Link, base64url_decode, base64url_encode, decode_layout, encode_layout};
+use cimle_web::base64url::{base64url_decode, base64url_encode};
+use cimle_web::codec::{Link, decode_layout, encode_layout};
 use cimle_web::style::Style;
 use libfuzzer_sys::fuzz_target;
 
