@@ -5,13 +5,12 @@
 use anyhow::{Context, Result, bail};
 use cimle::config::Preset;
 
-use super::checks::{at_least, at_most, positive};
+use super::checks::{at_least, at_most, positive, synth_count};
 use crate::backend::Backend;
 use crate::cli::flags::{BudgetFlags, VggFlags};
 use crate::config::TrainingConfig;
 use crate::data::source::DataSource;
 use crate::data::{LoadOptions, Pair};
-use crate::limits::MAX_SCENES;
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};
 use crate::rebalance::{RarityScores, cached_scores};
 use crate::vgg::{Vgg19Features, VggSource};
@@ -125,13 +124,7 @@ impl Budget {
             },
         );
         if data.is_synth() {
-            at_least("--synth-count", f.synth_count, 1, "training needs scenes")?;
-            at_most(
-                "--synth-count",
-                f.synth_count,
-                MAX_SCENES,
-                "scenes held in memory",
-            )?;
+            synth_count(f.synth_count, "training needs scenes")?;
         }
         Ok(Self {
             preset,

@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::limits::MAX_RENDERS;
+use crate::limits::{MAX_RENDERS, MAX_SCENES};
 
 /// `value >= min`, or an error saying why smaller makes no sense.
 pub fn at_least(flag: &str, value: usize, min: usize, why: &str) -> Result<()> {
@@ -18,6 +18,13 @@ pub fn at_most(flag: &str, value: usize, max: usize, why: &str) -> Result<()> {
         bail!("{flag} {value}: at most {max} ({why})");
     }
     Ok(())
+}
+
+/// `--synth-count`: at least one scene (`why` says what needs them) and at most
+/// [`MAX_SCENES`], the scenes held in memory.
+pub fn synth_count(count: usize, why: &str) -> Result<()> {
+    at_least("--synth-count", count, 1, why)?;
+    at_most("--synth-count", count, MAX_SCENES, "scenes held in memory")
 }
 
 /// `layouts x samples` renders of one measurement, within [`MAX_RENDERS`].

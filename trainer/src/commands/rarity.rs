@@ -3,13 +3,12 @@
 use anyhow::{Context, Result};
 
 use super::budget::color_policy;
-use super::checks::{at_least, at_most};
+use super::checks::synth_count;
 use super::synth::scene_size;
 use crate::cli::flags::RarityFlags;
 use crate::data::LoadOptions;
 use crate::data::source::DataSource;
 use crate::fs::{prepare_file, write_atomic};
-use crate::limits::MAX_SCENES;
 use crate::rebalance::cached_scores;
 
 /// Computes (or reads from the cache) and writes the scores.
@@ -26,13 +25,7 @@ pub fn rarity(f: &RarityFlags) -> Result<()> {
         },
     );
     if source.is_synth() {
-        at_least("--synth-count", f.synth_count, 1, "scores need images")?;
-        at_most(
-            "--synth-count",
-            f.synth_count,
-            MAX_SCENES,
-            "scenes held in memory",
-        )?;
+        synth_count(f.synth_count, "scores need images")?;
     }
     prepare_file("--out", &f.out)?;
     let (pairs, desc) = source.load(h, w)?;
