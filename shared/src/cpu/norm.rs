@@ -22,18 +22,48 @@ pub struct Stats {
     pub rstd: Vec<f32>,
 }
 
+/// Pixels whose per-channel sums are kept in `f32` before they join the `f64` totals: short
+/// enough for `f32` to lose nothing that matters, long enough for the channel loop to vectorise.
+const SUM_BLOCK: usize = 256;
+
+/// Adds each block of [`SUM_BLOCK`] pixels' per-channel `f32` sums to `f64` totals.
+struct BlockSums {
+    block: Vec<f32>,
+    total: Vec<f64>,
+}
+
+impl BlockSums {
+    fn new(c: usize) -> Self {
+        Self {
+            block: vec![0.0; c],
+            total: vec![0.0; c],
+        }
+    }
+
+    fn flush(&mut self) {
+        for (t, b) in self.total.iter_mut().zip(&mut self.block) {
+            *t += *b as f64;
+            *b = 0.0;
+        }
+    }
+}
+
 /// Mean and `1 / sqrt(var + ε)` of one sample's numbers (`data`: its whole padded plane, zero
 /// border, so sums over it are sums over the interior; `count` interior numbers).
 fn sample_stats(data: &[f32], c: usize, count: usize) -> (f32, f32) {
-    let chunk = chunk_len(data.len() / c, 1024) * c;
-    let parts = map_ranges(data.len().div_ceil(chunk), 1, |lo, hi| {
-        let slice = &data[lo * chunk..(hi * chunk).min(data.len())];
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &v in slice {
-            s1 += v as f64;
-            s2 += v as f64 * v as f64;
+    let parts = map_ranges(data.len() / c, 1024, |lo, hi| {
+        let (mut s1, mut s2) = (BlockSums::new(c), BlockSums::new(c));
+        for block in data[lo * c..hi * c].chunks(SUM_BLOCK * c) {
+            for px in block.chunks_exact(c) {
+                for ((a, b), &v) in s1.block.iter_mut().zip(&mut s2.block).zip(px) {
+                    *a += v;
+                    *b += v * v;
+                }
+            }
+            s1.flush();
+            s2.flush();
         }
-        (s1, s2)
+        (s1.total.iter().sum::<f64>(), s2.total.iter().sum::<f64>())
     });
     let (s1, s2) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     let mean = s1 / count as f64;
@@ -73,23 +103,15 @@ pub fn forward(x: &Map, gamma: &[f32], beta: &[f32], slope: f32, out: &mut Map) 
         for_each_chunk_mut(dst, chunk, |i, d| {
             let xs = &src[i * chunk..i * chunk + d.len()];
             for (dpx, spx) in d.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
-                for ch in 0..c {
-                    let a = spx[ch] * scale[ch] + shift[ch];
-                    dpx[ch] = if a > 0.0 { a } else { a * slope };
+                for (((o, &x), &sc), &sh) in dpx.iter_mut().zip(spx).zip(&scale).zip(&shift) {
+                    let a = x * sc + sh;
+                    *o = if a > 0.0 { a } else { a * slope };
                 }
             }
         });
     }
     zero_border(&mut out.data, g, c);
     stats
-}
-
-/// Per-chunk sums of the backward pass's first sweep.
-struct Sums {
-    dg: Vec<f64>,
-    db: Vec<f64>,
-    dxhat: f64,
-    dxhat_xhat: f64,
 }
 
 /// The backward pass of [`forward`]: from `d_out` (the gradient of `out`, zero border) and the
@@ -117,44 +139,45 @@ pub fn backward(
         let xs = &x.data[s * plane..(s + 1) * plane];
         let ds = &d_out.data[s * plane..(s + 1) * plane];
         // d_a = d_out · leaky'(a), a = γ x̂ + β: zero on the border, where d_out is zero.
-        let d_a = |i: usize, ch: usize| -> (f32, f32) {
-            let xhat = (xs[i] - mean) * rstd;
-            let a = xhat * gamma[ch] + beta[ch];
-            let da = if a > 0.0 { ds[i] } else { ds[i] * slope };
-            (da, xhat)
+        let d_a = |x: f32, d: f32, gamma: f32, beta: f32| -> (f32, f32) {
+            let xhat = (x - mean) * rstd;
+            let a = xhat * gamma + beta;
+            (if a > 0.0 { d } else { d * slope }, xhat)
         };
-        // First sweep: d_γ, d_β and the two means of d_x̂ = d_a γ that the input gradient needs.
-        let parts = map_ranges(plane.div_ceil(chunk), 1, |lo, hi| {
-            let mut sums = Sums {
-                dg: vec![0.0; c],
-                db: vec![0.0; c],
-                dxhat: 0.0,
-                dxhat_xhat: 0.0,
-            };
-            for i in lo * chunk..(hi * chunk).min(plane) {
-                let ch = i % c;
-                let (da, xhat) = d_a(i, ch);
-                sums.dg[ch] += (da * xhat) as f64;
-                sums.db[ch] += da as f64;
-                let dxhat = (da * gamma[ch]) as f64;
-                sums.dxhat += dxhat;
-                sums.dxhat_xhat += dxhat * xhat as f64;
+        // First sweep: d_γ = Σ d_a x̂ and d_β = Σ d_a, per channel.
+        let parts = map_ranges(plane / c, 1024, |lo, hi| {
+            let (mut dg, mut db) = (BlockSums::new(c), BlockSums::new(c));
+            let blocks = xs[lo * c..hi * c].chunks(SUM_BLOCK * c);
+            for (xb, db_) in blocks.zip(ds[lo * c..hi * c].chunks(SUM_BLOCK * c)) {
+                for (xp, dp) in xb.chunks_exact(c).zip(db_.chunks_exact(c)) {
+                    let per_channel = xp.iter().zip(dp).zip(gamma).zip(beta);
+                    for ((((&x, &d), &ga), &be), (sg, sb)) in
+                        per_channel.zip(dg.block.iter_mut().zip(&mut db.block))
+                    {
+                        let (da, xhat) = d_a(x, d, ga, be);
+                        *sg += da * xhat;
+                        *sb += da;
+                    }
+                }
+                dg.flush();
+                db.flush();
             }
-            sums
+            (dg.total, db.total)
         });
-        let (mut sum_dxhat, mut sum_dxhat_xhat) = (0.0, 0.0);
         let (mut dg, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
-        for p in parts {
-            sum_dxhat += p.dxhat;
-            sum_dxhat_xhat += p.dxhat_xhat;
+        for (pg, pb) in parts {
             for ch in 0..c {
-                dg[ch] += p.dg[ch];
-                db[ch] += p.db[ch];
+                dg[ch] += pg[ch];
+                db[ch] += pb[ch];
             }
         }
+        // With d_x̂ = d_a γ: Σ d_x̂ = Σ_c γ_c d_β,c and Σ d_x̂ x̂ = Σ_c γ_c d_γ,c.
+        let (mut sum_dxhat, mut sum_dxhat_xhat) = (0.0, 0.0);
         for ch in 0..c {
             d_gamma[ch] += dg[ch] as f32;
             d_beta[ch] += db[ch] as f32;
+            sum_dxhat += gamma[ch] as f64 * db[ch];
+            sum_dxhat_xhat += gamma[ch] as f64 * dg[ch];
         }
         let m1 = (sum_dxhat / count) as f32;
         let m2 = (sum_dxhat_xhat / count) as f32;
@@ -162,10 +185,17 @@ pub fn backward(
         let dst = &mut d_x.data[s * plane..(s + 1) * plane];
         for_each_chunk_mut(dst, chunk, |k, d| {
             let base = k * chunk;
-            for (j, v) in d.iter_mut().enumerate() {
-                let ch = (base + j) % c;
-                let (da, xhat) = d_a(base + j, ch);
-                *v = rstd * (da * gamma[ch] - m1 - xhat * m2);
+            let (xk, dk) = (&xs[base..base + d.len()], &ds[base..base + d.len()]);
+            for ((op, xp), dp) in d
+                .chunks_exact_mut(c)
+                .zip(xk.chunks_exact(c))
+                .zip(dk.chunks_exact(c))
+            {
+                let per_channel = xp.iter().zip(dp).zip(gamma).zip(beta);
+                for ((((&x, &dv), &ga), &be), o) in per_channel.zip(op.iter_mut()) {
+                    let (da, xhat) = d_a(x, dv, ga, be);
+                    *o = rstd * (da * ga - m1 - xhat * m2);
+                }
             }
         });
     }

@@ -1,6 +1,7 @@
 //! Splitting work over threads: rayon natively, the calling thread in WebAssembly.
 
 use super::gemm::threads;
+use super::grid::Grid;
 
 /// Calls `f(index, chunk)` for consecutive chunks of `data` of `chunk` numbers each (the last may
 /// be shorter), on several threads where there are several.
@@ -52,4 +53,20 @@ pub fn ranges(total: usize, min: usize) -> Vec<(usize, usize)> {
 pub fn chunk_len(total: usize, min: usize) -> usize {
     let parts = threads().min(total / min.max(1)).max(1);
     total.div_ceil(parts).max(1)
+}
+
+/// Calls `f(s, y, row)` for every interior row `y` of every sample `s` of a `grid` buffer with
+/// `c` channels a pixel, `row` being the whole padded row (`pw · c` numbers, border included),
+/// on several threads where there are several.
+pub fn for_each_row_mut<F>(data: &mut [f32], grid: Grid, c: usize, f: F)
+where
+    F: Fn(usize, usize, &mut [f32]) + Sync + Send,
+{
+    let ph = grid.h + 2;
+    for_each_chunk_mut(data, grid.pw() * c, |r, row| {
+        let (s, py) = (r / ph, r % ph);
+        if py >= 1 && py <= grid.h {
+            f(s, py - 1, row);
+        }
+    });
 }

@@ -12,6 +12,7 @@
 //! `[up2(previous), layout, noise]` is assembled in place, with no concatenation copy.
 
 use super::grid::{Grid, Map};
+use super::par::for_each_row_mut;
 
 /// The two source indices and weights of each output sample of a 1-D bilinear resize.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,18 @@ fn check(src: Grid, dst: Grid, c: usize, dst_c: usize, offset: usize) {
     );
 }
 
+/// The rows of `dst` (of `n_dst`) that read row (or column) `i` of `src` (of `n_src`) in a
+/// bilinear resize, with their weights: the transpose of [`bilinear_taps`].
+fn bilinear_sources(n_src: usize, n_dst: usize) -> Vec<Vec<(usize, f32)>> {
+    let taps = bilinear_taps(n_src, n_dst);
+    let mut readers = vec![Vec::new(); n_src];
+    for (o, (idx, wgt)) in taps.index.iter().zip(&taps.weight).enumerate() {
+        readers[idx[0]].push((o, wgt[0]));
+        readers[idx[1]].push((o, wgt[1]));
+    }
+    readers
+}
+
 /// Writes the bilinear resize of every channel of `src` into channels `offset..offset + src.c`
 /// of `dst` (interior pixels only).
 pub fn bilinear_forward(src: &Map, dst: &mut Map, offset: usize) {
@@ -55,27 +68,20 @@ pub fn bilinear_forward(src: &Map, dst: &mut Map, offset: usize) {
     check(sg, dg, c, dc, offset);
     let ty = bilinear_taps(sg.h, dg.h);
     let tx = bilinear_taps(sg.w, dg.w);
-    let mut acc = vec![0.0f32; c];
-    for s in 0..sg.n {
-        for y in 0..dg.h {
-            let ([y0, y1], [wy0, wy1]) = (ty.index[y], ty.weight[y]);
-            for x in 0..dg.w {
-                let ([x0, x1], [wx0, wx1]) = (tx.index[x], tx.weight[x]);
-                acc.fill(0.0);
-                for (yy, wy) in [(y0, wy0), (y1, wy1)] {
-                    for (xx, wx) in [(x0, wx0), (x1, wx1)] {
-                        let wgt = wy * wx;
-                        let p = sg.at(s, yy, xx) * c;
-                        for (a, v) in acc.iter_mut().zip(&src.data[p..p + c]) {
-                            *a += wgt * v;
-                        }
-                    }
-                }
-                let q = dg.at(s, y, x) * dc + offset;
-                dst.data[q..q + c].copy_from_slice(&acc);
+    for_each_row_mut(&mut dst.data, dg, dc, |s, y, out| {
+        let ([y0, y1], [wy0, wy1]) = (ty.index[y], ty.weight[y]);
+        let (r0, r1) = (sg.at(s, y0, 0) * c, sg.at(s, y1, 0) * c);
+        for x in 0..dg.w {
+            let ([x0, x1], [wx0, wx1]) = (tx.index[x], tx.weight[x]);
+            let px = |r: usize, xx: usize| &src.data[r + xx * c..r + xx * c + c];
+            let (a, b, e, f) = (px(r0, x0), px(r0, x1), px(r1, x0), px(r1, x1));
+            let (w00, w01, w10, w11) = (wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1);
+            let q = (x + 1) * dc + offset;
+            for ((((o, a), b), e), f) in out[q..q + c].iter_mut().zip(a).zip(b).zip(e).zip(f) {
+                *o = w00 * a + w01 * b + w10 * e + w11 * f;
             }
         }
-    }
+    });
 }
 
 /// Adds the transpose of [`bilinear_forward`] applied to channels `offset..offset + d_src.c` of
@@ -83,27 +89,25 @@ pub fn bilinear_forward(src: &Map, dst: &mut Map, offset: usize) {
 pub fn bilinear_backward(d_dst: &Map, offset: usize, d_src: &mut Map) {
     let (sg, dg, c, dc) = (d_src.grid, d_dst.grid, d_src.c, d_dst.c);
     check(sg, dg, c, dc, offset);
-    let ty = bilinear_taps(sg.h, dg.h);
+    let readers = bilinear_sources(sg.h, dg.h);
     let tx = bilinear_taps(sg.w, dg.w);
-    for s in 0..sg.n {
-        for y in 0..dg.h {
-            let ([y0, y1], [wy0, wy1]) = (ty.index[y], ty.weight[y]);
+    // Each source row gathers from the destination rows that read it.
+    for_each_row_mut(&mut d_src.data, sg, c, |s, sy, row| {
+        for &(y, wy) in &readers[sy] {
             for x in 0..dg.w {
                 let ([x0, x1], [wx0, wx1]) = (tx.index[x], tx.weight[x]);
                 let q = dg.at(s, y, x) * dc + offset;
-                for (yy, wy) in [(y0, wy0), (y1, wy1)] {
-                    for (xx, wx) in [(x0, wx0), (x1, wx1)] {
-                        let wgt = wy * wx;
-                        let p = sg.at(s, yy, xx) * c;
-                        let (dst, src) = (&mut d_src.data[p..p + c], &d_dst.data[q..q + c]);
-                        for (d, v) in dst.iter_mut().zip(src) {
-                            *d += wgt * v;
-                        }
+                let v = &d_dst.data[q..q + c];
+                for (xx, wx) in [(x0, wx0), (x1, wx1)] {
+                    let wgt = wy * wx;
+                    let p = (xx + 1) * c;
+                    for (d, v) in row[p..p + c].iter_mut().zip(v) {
+                        *d += wgt * v;
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// Writes the `factor x factor` average pooling of every channel of `src` into channels
@@ -117,26 +121,24 @@ pub fn area_forward(src: &Map, factor: usize, dst: &mut Map, offset: usize) {
         "area pooling sizes"
     );
     let scale = 1.0 / (factor * factor) as f32;
-    let mut acc = vec![0.0f32; c];
-    for s in 0..sg.n {
-        for y in 0..dg.h {
-            for x in 0..dg.w {
-                acc.fill(0.0);
-                for yy in y * factor..(y + 1) * factor {
-                    let p = sg.at(s, yy, x * factor) * c;
-                    for px in src.data[p..p + factor * c].chunks_exact(c) {
-                        for (a, v) in acc.iter_mut().zip(px) {
-                            *a += v;
-                        }
+    for_each_row_mut(&mut dst.data, dg, dc, |s, y, out| {
+        let mut acc = vec![0.0f32; c];
+        for x in 0..dg.w {
+            acc.fill(0.0);
+            for yy in y * factor..(y + 1) * factor {
+                let p = sg.at(s, yy, x * factor) * c;
+                for px in src.data[p..p + factor * c].chunks_exact(c) {
+                    for (a, v) in acc.iter_mut().zip(px) {
+                        *a += v;
                     }
                 }
-                let q = dg.at(s, y, x) * dc + offset;
-                for (d, a) in dst.data[q..q + c].iter_mut().zip(&acc) {
-                    *d = a * scale;
-                }
+            }
+            let q = (x + 1) * dc + offset;
+            for (d, a) in out[q..q + c].iter_mut().zip(&acc) {
+                *d = a * scale;
             }
         }
-    }
+    });
 }
 
 /// Adds the transpose of [`area_forward`] applied to channels `offset..offset + d_src.c` of
@@ -145,21 +147,21 @@ pub fn area_backward(d_dst: &Map, offset: usize, factor: usize, d_src: &mut Map)
     let (sg, dg, c, dc) = (d_src.grid, d_dst.grid, d_src.c, d_dst.c);
     check(sg, dg, c, dc, offset);
     let scale = 1.0 / (factor * factor) as f32;
-    for s in 0..sg.n {
-        for y in 0..dg.h {
-            for x in 0..dg.w {
-                let q = dg.at(s, y, x) * dc + offset;
-                for yy in y * factor..(y + 1) * factor {
-                    let p = sg.at(s, yy, x * factor) * c;
-                    for px in d_src.data[p..p + factor * c].chunks_exact_mut(c) {
-                        for (d, v) in px.iter_mut().zip(&d_dst.data[q..q + c]) {
-                            *d += v * scale;
-                        }
-                    }
+    for_each_row_mut(&mut d_src.data, sg, c, |s, yy, row| {
+        let y = yy / factor;
+        if y >= dg.h {
+            return;
+        }
+        for x in 0..dg.w {
+            let q = dg.at(s, y, x) * dc + offset;
+            let p = (x * factor + 1) * c;
+            for px in row[p..p + factor * c].chunks_exact_mut(c) {
+                for (d, v) in px.iter_mut().zip(&d_dst.data[q..q + c]) {
+                    *d += v * scale;
                 }
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]
