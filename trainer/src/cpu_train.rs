@@ -122,16 +122,11 @@ impl CpuTrainer {
             let codes: Vec<&LatentCode> = candidates[start..end].iter().flatten().collect();
             let (image, _) = self.generator.forward(&layouts, &codes, false);
             let (fake, _) = self.vgg.features(&image, false);
+            // One photo (and mask) per image: each is compared with its m consecutive renders.
             let real = concat_features(&photos[start..end].iter().collect::<Vec<_>>());
-            let real = CpuFeatures {
-                maps: real.maps.map(|map| map.repeat_each(m)),
-            };
             let pyramid = masks.map(|all| {
                 let (h, w) = (layouts[0].height(), layouts[0].width());
-                let each: Vec<&[f32]> = all[start..end]
-                    .iter()
-                    .flat_map(|mask| std::iter::repeat_n(mask.as_slice(), m))
-                    .collect();
+                let each: Vec<&[f32]> = all[start..end].iter().map(Vec::as_slice).collect();
                 mask_pyramid(&each, h, w)
             });
             let d = distances(
@@ -378,5 +373,63 @@ mod tests {
             .unwrap_err();
         assert!(err.loss.is_nan());
         assert_eq!(trainer.generator.tensors(), before);
+    }
+
+    /// Selection renders several images' candidates in one pass and compares each group of m
+    /// renders with its own photo and mask: the distances equal those of one render at a time.
+    #[test]
+    fn batched_selection_distances_equal_one_render_at_a_time() {
+        let device = Device::flex();
+        let cfg = Preset::Tiny.config();
+        let vgg = Vgg19Features::random(1, &Vgg19Config { width_div: 16 }, &device).unwrap();
+        let generator = CpuGenerator::from_generator(&cfg.init_seeded(&device, 3), &cfg);
+        let params = generator.params().len();
+        let trainer = CpuTrainer {
+            generator,
+            vgg: CpuVgg::from_burn(&vgg),
+            weights: LayerWeights::paper(),
+            adam: Adam::new(&AdamConfig::new(), params).unwrap(),
+        };
+        let (h, w, m) = (cfg.height, cfg.width, 3);
+        let pairs = [pair(&cfg, 4), pair(&cfg, 5), pair(&cfg, 6)];
+        let refs: Vec<&Pair> = pairs.iter().collect();
+        let photos = trainer.photo_features(&refs);
+        let candidates: Vec<Vec<LatentCode>> = (0..pairs.len() as u64)
+            .map(|k| {
+                (0..m as u64)
+                    .map(|j| LatentCode::from_seed(100 + 10 * k + j, cfg.latent_channels, h, w))
+                    .collect()
+            })
+            .collect();
+        let masks: Vec<Vec<f32>> = (0..pairs.len())
+            .map(|k| (0..h * w).map(|i| 0.1 + ((i * 7 + k) % 5) as f32).collect())
+            .collect();
+        for use_masks in [false, true] {
+            let masks = use_masks.then_some(masks.as_slice());
+            let mut want = Vec::new();
+            for (k, p) in refs.iter().enumerate() {
+                let row: Vec<f32> = candidates[k]
+                    .iter()
+                    .map(|code| {
+                        let (image, _) = trainer.generator.forward(&[&p.layout], &[code], false);
+                        let (fake, _) = trainer.vgg.features(&image, false);
+                        let pyramid = masks.map(|all| mask_pyramid(&[&all[k]], h, w));
+                        let terms = distance_terms(&photos[k], &fake, pyramid.as_ref());
+                        distances(&terms, &trainer.weights)[0]
+                    })
+                    .collect();
+                want.push(row);
+            }
+            // 2 images a pass, then 1 (the last pass): groups of m renders share a photo.
+            let got =
+                trainer.candidate_distances(&refs, &photos, &candidates, masks, 2 * m, |_| {});
+            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs(),
+                    "masks {use_masks}: {g} vs {w}"
+                );
+            }
+            assert_eq!(got.len(), 3);
+        }
     }
 }

@@ -12,6 +12,7 @@
 
 use cimle::cpu::conv;
 use cimle::cpu::grid::{Grid, Map, zero_border};
+use cimle::cpu::par::{for_each_row_mut, map_ranges};
 use cimle::cpu::resize;
 
 use crate::perceptual::LayerWeights;
@@ -221,8 +222,9 @@ pub fn mask_pyramid(masks: &[&[f32]], h: usize, w: usize) -> [Map; 6] {
 }
 
 /// Per-layer terms of every sample: term `i` of sample `s` is the mean over `C_i x H_i x W_i` of
-/// `|fake_i − real_i| · mask_i`. `real` has batch 1 (broadcast) or the batch of `fake`; `masks`
-/// (from [`mask_pyramid`]) likewise.
+/// `|fake_i − real_i| · mask_i`. `real` holds one sample per group of `fake`'s samples (batch 1:
+/// broadcast to all; batch of `fake`: one each; `k` samples: each compared with `n / k`
+/// consecutive fakes, as in selection); `masks` (from [`mask_pyramid`]) likewise.
 pub fn distance_terms(
     real: &CpuFeatures,
     fake: &CpuFeatures,
@@ -232,15 +234,47 @@ pub fn distance_terms(
     (0..n)
         .map(|s| {
             std::array::from_fn(|i| {
-                let mut sum = 0.0f64;
-                visit_term(real, fake, masks, s, i, |diff, m| {
-                    sum += (diff.abs() * m) as f64;
-                });
                 let f = &fake.maps[i];
-                (sum / (f.grid.area() * f.c) as f64) as f32
+                let rows = map_ranges(f.grid.h, 1, |lo, hi| {
+                    (lo..hi)
+                        .map(|y| {
+                            let r = Row::new(real, fake, masks, s, i, y);
+                            match r.mask {
+                                None => abs_diff_sum(r.fake, r.real) as f64,
+                                Some(m) => r
+                                    .fake
+                                    .chunks_exact(f.c)
+                                    .zip(r.real.chunks_exact(f.c))
+                                    .zip(m)
+                                    .map(|((a, b), &w)| (w * abs_diff_sum(a, b)) as f64)
+                                    .sum(),
+                            }
+                        })
+                        .sum::<f64>()
+                });
+                (rows.iter().sum::<f64>() / (f.grid.area() * f.c) as f64) as f32
             })
         })
         .collect()
+}
+
+/// `Σ |a − b|` over lanes the compiler can vectorise.
+fn abs_diff_sum(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y).abs())
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..LANES {
+            acc[k] += (x[k] - y[k]).abs();
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `L` of every sample: `Σ_i λ_i · term_i`.
@@ -262,19 +296,27 @@ pub fn distance_terms_backward(
         let f = &fake.maps[i];
         let mut d = Map::zeros(f.grid, f.c);
         let count = (f.grid.area() * f.c) as f32;
-        let g = f.grid;
-        for (s, cs) in coef.iter().enumerate() {
-            let k = cs[i] / count;
-            for y in 0..g.h {
-                let start = g.at(s, y, 0) * f.c;
-                let dst = &mut d.data[start..start + g.w * f.c];
-                let mut idx = 0;
-                visit_row(real, fake, masks, s, i, y, |diff, m| {
-                    dst[idx] = k * m * sign(diff);
-                    idx += 1;
-                });
+        let c = f.c;
+        for_each_row_mut(&mut d.data, f.grid, c, |s, y, row| {
+            let k = coef[s][i] / count;
+            let r = Row::new(real, fake, masks, s, i, y);
+            let dst = &mut row[c..(f.grid.w + 1) * c];
+            match r.mask {
+                None => {
+                    for ((d, a), b) in dst.iter_mut().zip(r.fake).zip(r.real) {
+                        *d = k * sign(a - b);
+                    }
+                }
+                Some(m) => {
+                    let pixels = dst.chunks_exact_mut(c).zip(r.fake.chunks_exact(c));
+                    for ((dp, fp), (rp, &w)) in pixels.zip(r.real.chunks_exact(c).zip(m)) {
+                        for ((d, a), b) in dp.iter_mut().zip(fp).zip(rp) {
+                            *d = k * w * sign(a - b);
+                        }
+                    }
+                }
             }
-        }
+        });
         d
     })
 }
@@ -289,57 +331,46 @@ fn sign(v: f32) -> f32 {
     }
 }
 
-/// Calls `f(fake − real, mask)` for every number of sample `s`'s map `i`, row by row.
-fn visit_term(
-    real: &CpuFeatures,
-    fake: &CpuFeatures,
-    masks: Option<&[Map; 6]>,
-    s: usize,
-    i: usize,
-    mut f: impl FnMut(f32, f32),
-) {
-    for y in 0..fake.maps[i].grid.h {
-        visit_row(real, fake, masks, s, i, y, &mut f);
+/// Row `y` of sample `s`'s map `i`: the fake's numbers, the matching real's, and the mask's
+/// (one number a pixel), interior pixels only.
+struct Row<'a> {
+    fake: &'a [f32],
+    real: &'a [f32],
+    mask: Option<&'a [f32]>,
+}
+
+impl<'a> Row<'a> {
+    fn new(
+        real: &'a CpuFeatures,
+        fake: &'a CpuFeatures,
+        masks: Option<&'a [Map; 6]>,
+        s: usize,
+        i: usize,
+        y: usize,
+    ) -> Self {
+        let (fm, rm) = (&fake.maps[i], &real.maps[i]);
+        assert_eq!(
+            (rm.grid.h, rm.grid.w, rm.c),
+            (fm.grid.h, fm.grid.w, fm.c),
+            "real and fake maps differ in shape"
+        );
+        Self {
+            fake: fm.row(s, y),
+            real: rm.row(group_sample(rm, fm, s), y),
+            mask: masks.map(|m| m[i].row(group_sample(&m[i], fm, s), y)),
+        }
     }
 }
 
-fn visit_row(
-    real: &CpuFeatures,
-    fake: &CpuFeatures,
-    masks: Option<&[Map; 6]>,
-    s: usize,
-    i: usize,
-    y: usize,
-    mut f: impl FnMut(f32, f32),
-) {
-    let (fm, rm) = (&fake.maps[i], &real.maps[i]);
-    assert_eq!(
-        (rm.grid.h, rm.grid.w, rm.c),
-        (fm.grid.h, fm.grid.w, fm.c),
-        "real and fake maps differ in shape"
+/// The sample of `shared` that fake sample `s` is compared with: `shared` holds one sample per
+/// group of `fake.grid.n / shared.grid.n` consecutive fakes.
+fn group_sample(shared: &Map, fake: &Map, s: usize) -> usize {
+    let (n, k) = (fake.grid.n, shared.grid.n);
+    assert!(
+        k > 0 && n % k == 0,
+        "{k} real samples cannot be shared by {n} fakes"
     );
-    let rs = if rm.grid.n == 1 { 0 } else { s };
-    let fr = fm.row(s, y);
-    let rr = rm.row(rs, y);
-    let c = fm.c;
-    match masks {
-        None => {
-            for (a, b) in fr.iter().zip(rr) {
-                f(a - b, 1.0);
-            }
-        }
-        Some(m) => {
-            let mm = &m[i];
-            let ms = if mm.grid.n == 1 { 0 } else { s };
-            let mr = mm.row(ms, y);
-            for (px, (fp, rp)) in fr.chunks_exact(c).zip(rr.chunks_exact(c)).enumerate() {
-                let w = mr[px];
-                for (a, b) in fp.iter().zip(rp) {
-                    f(a - b, w);
-                }
-            }
-        }
-    }
+    s / (n / k)
 }
 
 /// The distance `L` on the CPU kernels: the network and the layer weights λ.

@@ -182,22 +182,6 @@ impl Map {
         }
     }
 
-    /// Every sample repeated `times` times in place: `[a, b] -> [a, a, b, b]`.
-    pub fn repeat_each(&self, times: usize) -> Map {
-        let plane = self.grid.plane() * self.c;
-        let mut data = Vec::with_capacity(self.data.len() * times);
-        for s in 0..self.grid.n {
-            for _ in 0..times {
-                data.extend_from_slice(&self.data[s * plane..(s + 1) * plane]);
-            }
-        }
-        Map {
-            grid: self.grid.with_n(self.grid.n * times),
-            c: self.c,
-            data,
-        }
-    }
-
     /// Writes zeros on every border pixel (all channels).
     pub fn zero_border(&mut self) {
         zero_border(&mut self.data, self.grid, self.c);
