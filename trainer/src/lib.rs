@@ -19,6 +19,7 @@ pub mod fs;
 pub mod imle;
 pub mod layout_file;
 pub mod limits;
+pub mod memory;
 pub mod method;
 pub mod perceptual;
 pub mod picture;

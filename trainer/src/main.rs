@@ -75,6 +75,7 @@ impl Command {
 }
 
 fn main() {
+    cimle_trainer::memory::keep_freed_memory();
     if let Err(err) = Cli::parse().command.run() {
         eprintln!("error: {}", error_line(&err));
         std::process::exit(1);
