@@ -19,6 +19,7 @@ use burn::tensor::Device;
 use super::conv;
 use super::grid::{Grid, Map};
 use super::norm::{self, Stats};
+use super::par::for_each_row_mut;
 use super::resize;
 use crate::config::GeneratorConfig;
 use crate::generator::Generator;
@@ -211,38 +212,44 @@ impl CpuGenerator {
         let g = Grid::new(layouts.len(), cfg.height, cfg.width);
         let width = cfg.encoder_inputs();
         let mut map = Map::zeros(g, width);
-        for (s, (layout, code)) in layouts.iter().zip(codes).enumerate() {
-            assert_eq!([layout.height(), layout.width()], [g.h, g.w], "layout size");
-            assert_eq!(code.shape(), [l, g.h, g.w], "latent code shape");
-            let ids = layout.ids();
-            let z = code.data();
-            let area = g.h * g.w;
-            let scale = (area as f64).sqrt() / area as f64;
-            let global: Vec<f32> = (0..l)
-                .map(|ch| {
-                    (z[ch * area..(ch + 1) * area]
-                        .iter()
-                        .map(|&v| v as f64)
-                        .sum::<f64>()
-                        * scale) as f32
-                })
-                .collect();
-            for y in 0..g.h {
-                for x in 0..g.w {
-                    let px = &mut map.data[g.at(s, y, x) * width..][..width];
-                    let id = ids[y * g.w + x] as usize;
-                    if id < c {
-                        px[id] = 1.0;
-                    }
-                    for ch in 0..l {
-                        px[c + ch] = z[(ch * g.h + y) * g.w + x];
-                    }
-                    if cfg.has_global_code() {
-                        px[c + l..].copy_from_slice(&global);
-                    }
+        let area = g.h * g.w;
+        let scale = (area as f64).sqrt() / area as f64;
+        let globals: Vec<Vec<f32>> = layouts
+            .iter()
+            .zip(codes)
+            .map(|(layout, code)| {
+                assert_eq!([layout.height(), layout.width()], [g.h, g.w], "layout size");
+                assert_eq!(code.shape(), [l, g.h, g.w], "latent code shape");
+                let z = code.data();
+                (0..l)
+                    .map(|ch| {
+                        (z[ch * area..(ch + 1) * area]
+                            .iter()
+                            .map(|&v| v as f64)
+                            .sum::<f64>()
+                            * scale) as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        let global_code = cfg.has_global_code();
+        for_each_row_mut(&mut map.data, g, width, |s, y, row| {
+            let ids = layouts[s].ids();
+            let z = codes[s].data();
+            for x in 0..g.w {
+                let px = &mut row[(x + 1) * width..][..width];
+                let id = ids[y * g.w + x] as usize;
+                if id < c {
+                    px[id] = 1.0;
+                }
+                for ch in 0..l {
+                    px[c + ch] = z[(ch * g.h + y) * g.w + x];
+                }
+                if global_code {
+                    px[c + l..].copy_from_slice(&globals[s]);
                 }
             }
-        }
+        });
         map
     }
 
@@ -253,21 +260,19 @@ impl CpuGenerator {
         let (g, width) = (dst.grid, dst.c);
         let share = 1.0 / (factor * factor) as f32;
         let full_w = g.w * factor;
-        for (s, layout) in layouts.iter().enumerate() {
-            let ids = layout.ids();
-            for y in 0..g.h {
-                for x in 0..g.w {
-                    let px = &mut dst.data[g.at(s, y, x) * width + offset..][..c];
-                    for yy in y * factor..(y + 1) * factor {
-                        for &id in &ids[yy * full_w + x * factor..][..factor] {
-                            if (id as usize) < c {
-                                px[id as usize] += share;
-                            }
+        for_each_row_mut(&mut dst.data, g, width, |s, y, row| {
+            let ids = layouts[s].ids();
+            for x in 0..g.w {
+                let px = &mut row[(x + 1) * width + offset..][..c];
+                for yy in y * factor..(y + 1) * factor {
+                    for &id in &ids[yy * full_w + x * factor..][..factor] {
+                        if (id as usize) < c {
+                            px[id as usize] += share;
                         }
                     }
                 }
             }
-        }
+        });
     }
 
     fn conv(&self, ix: ConvIx, input: &Map, cout: usize) -> Map {
@@ -284,25 +289,23 @@ impl CpuGenerator {
         width: usize,
         keep: bool,
     ) -> (Map, Option<LayerTape>) {
+        let (g1, b1) = (self.p(b.norm1.gamma), self.p(b.norm1.beta));
+        let (g2, b2) = (self.p(b.norm2.gamma), self.p(b.norm2.beta));
+        if !keep {
+            // Inference: each norm overwrites its conv's output.
+            let mut a1 = self.conv(b.conv1, &input, width);
+            norm::forward_in_place(&mut a1, g1, b1, LEAKY_SLOPE);
+            let mut out = self.conv(b.conv2, &a1, width);
+            norm::forward_in_place(&mut out, g2, b2, LEAKY_SLOPE);
+            return (out, None);
+        }
         let c1 = self.conv(b.conv1, &input, width);
         let mut a1 = Map::zeros(c1.grid, width);
-        let s1 = norm::forward(
-            &c1,
-            self.p(b.norm1.gamma),
-            self.p(b.norm1.beta),
-            LEAKY_SLOPE,
-            &mut a1,
-        );
+        let s1 = norm::forward(&c1, g1, b1, LEAKY_SLOPE, &mut a1);
         let c2 = self.conv(b.conv2, &a1, width);
         let mut out = Map::zeros(c2.grid, width);
-        let s2 = norm::forward(
-            &c2,
-            self.p(b.norm2.gamma),
-            self.p(b.norm2.beta),
-            LEAKY_SLOPE,
-            &mut out,
-        );
-        let tape = keep.then(|| LayerTape {
+        let s2 = norm::forward(&c2, g2, b2, LEAKY_SLOPE, &mut out);
+        let tape = LayerTape {
             input,
             c1,
             s1,
@@ -310,8 +313,8 @@ impl CpuGenerator {
             c2,
             s2,
             out: out.clone(),
-        });
-        (out, tape)
+        };
+        (out, Some(tape))
     }
 
     /// Renders `T(x, z)` for each layout and code: a `[n, 3]` map of images in about [-1, 1]

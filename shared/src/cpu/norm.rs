@@ -71,46 +71,85 @@ fn sample_stats(data: &[f32], c: usize, count: usize) -> (f32, f32) {
     (mean as f32, (1.0 / (var + EPSILON).sqrt()) as f32)
 }
 
-/// `out = leaky_relu(γ · x̂ + β, slope)`; returns the statistics the backward pass needs. `x` must
-/// have a zero border.
-pub fn forward(x: &Map, gamma: &[f32], beta: &[f32], slope: f32, out: &mut Map) -> Stats {
+/// Each sample's mean and reciprocal standard deviation. `x` must have a zero border.
+fn stats(x: &Map) -> Stats {
     let (g, c) = (x.grid, x.c);
-    assert_eq!((out.grid, out.c), (g, c), "layer norm output");
+    let plane = g.plane() * c;
+    let (mean, rstd) = (0..g.n)
+        .map(|s| sample_stats(&x.data[s * plane..(s + 1) * plane], c, g.area() * c))
+        .unzip();
+    Stats { mean, rstd }
+}
+
+/// Sample `s`'s per-channel `scale`, `shift` with `γ · x̂ + β = x · scale + shift`.
+fn affine(stats: &Stats, s: usize, gamma: &[f32], beta: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (mean, rstd) = (stats.mean[s], stats.rstd[s]);
+    let scale: Vec<f32> = gamma.iter().map(|g| g * rstd).collect();
+    let shift = beta
+        .iter()
+        .zip(&scale)
+        .map(|(b, sc)| b - mean * sc)
+        .collect();
+    (scale, shift)
+}
+
+fn leaky(a: f32, slope: f32) -> f32 {
+    if a > 0.0 { a } else { a * slope }
+}
+
+fn check_params(c: usize, gamma: &[f32], beta: &[f32]) {
     assert_eq!(
         (gamma.len(), beta.len()),
         (c, c),
         "layer norm scale and offset"
     );
+}
+
+/// `out = leaky_relu(γ · x̂ + β, slope)`; returns the statistics the backward pass needs. `x` must
+/// have a zero border.
+pub fn forward(x: &Map, gamma: &[f32], beta: &[f32], slope: f32, out: &mut Map) -> Stats {
+    let (g, c) = (x.grid, x.c);
+    assert_eq!((out.grid, out.c), (g, c), "layer norm output");
+    check_params(c, gamma, beta);
     let plane = g.plane() * c;
-    let mut stats = Stats {
-        mean: Vec::with_capacity(g.n),
-        rstd: Vec::with_capacity(g.n),
-    };
+    let stats = stats(x);
+    let chunk = chunk_len(plane / c, 1024) * c;
     for s in 0..g.n {
+        let (scale, shift) = affine(&stats, s, gamma, beta);
         let src = &x.data[s * plane..(s + 1) * plane];
-        let (mean, rstd) = sample_stats(src, c, g.area() * c);
-        stats.mean.push(mean);
-        stats.rstd.push(rstd);
-        // a = x · (γ rstd) + (β − μ γ rstd), per channel.
-        let scale: Vec<f32> = gamma.iter().map(|g| g * rstd).collect();
-        let shift: Vec<f32> = beta
-            .iter()
-            .zip(&scale)
-            .map(|(b, sc)| b - mean * sc)
-            .collect();
         let dst = &mut out.data[s * plane..(s + 1) * plane];
-        let chunk = chunk_len(plane / c, 1024) * c;
         for_each_chunk_mut(dst, chunk, |i, d| {
             let xs = &src[i * chunk..i * chunk + d.len()];
             for (dpx, spx) in d.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
                 for (((o, &x), &sc), &sh) in dpx.iter_mut().zip(spx).zip(&scale).zip(&shift) {
-                    let a = x * sc + sh;
-                    *o = if a > 0.0 { a } else { a * slope };
+                    *o = leaky(x * sc + sh, slope);
                 }
             }
         });
     }
     zero_border(&mut out.data, g, c);
+    stats
+}
+
+/// [`forward`] writing over its input, for inference, where `x` is not needed again: no second
+/// buffer to allocate, fill and stream through the cache.
+pub fn forward_in_place(x: &mut Map, gamma: &[f32], beta: &[f32], slope: f32) -> Stats {
+    let (g, c) = (x.grid, x.c);
+    check_params(c, gamma, beta);
+    let plane = g.plane() * c;
+    let stats = stats(x);
+    let chunk = chunk_len(plane / c, 1024) * c;
+    for s in 0..g.n {
+        let (scale, shift) = affine(&stats, s, gamma, beta);
+        for_each_chunk_mut(&mut x.data[s * plane..(s + 1) * plane], chunk, |_, d| {
+            for px in d.chunks_exact_mut(c) {
+                for ((v, &sc), &sh) in px.iter_mut().zip(&scale).zip(&shift) {
+                    *v = leaky(*v * sc + sh, slope);
+                }
+            }
+        });
+    }
+    zero_border(&mut x.data, g, c);
     stats
 }
 
@@ -215,6 +254,27 @@ mod tests {
             .zip(&weights.data)
             .map(|(a, b)| (*a as f64) * (*b as f64))
             .sum()
+    }
+
+    /// Normalising in place gives the same numbers and statistics as into a second buffer.
+    #[test]
+    fn in_place_equals_out_of_place() {
+        let (n, c, h, w) = (3, 5, 6, 7);
+        let vals: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 7919) % 997) as f32 / 100.0 - 4.0)
+            .collect();
+        let x = Map::from_nchw(&vals, [n, c, h, w]);
+        let (gamma, beta) = (
+            vec![0.7, -1.2, 1.5, 1.0, 0.2],
+            vec![0.1, 0.3, -0.2, 0.0, 2.0],
+        );
+        let mut out = Map::zeros(x.grid, c);
+        let want = forward(&x, &gamma, &beta, 0.2, &mut out);
+        let mut inplace = x.clone();
+        let got = forward_in_place(&mut inplace, &gamma, &beta, 0.2);
+        assert_eq!(got, want);
+        assert_eq!(inplace, out);
+        assert_ne!(inplace, x);
     }
 
     /// The analytic gradients against central differences of Σ w · out.
