@@ -12,11 +12,14 @@
 
 use cimle::cpu::conv;
 use cimle::cpu::grid::{Grid, Map, zero_border};
-use cimle::cpu::par::{for_each_row_mut, map_ranges};
+use cimle::cpu::par::{for_each_chunk_mut, for_each_row_mut, map_ranges};
 use cimle::cpu::resize;
 
 use crate::perceptual::LayerWeights;
 use crate::vgg::{FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, POOL_AFTER, Vgg19Features};
+
+/// Numbers a thread handles at once in the backward pass's element-wise sweeps.
+const PASS_CHUNK: usize = 1 << 14;
 
 /// One convolution: packed weights, bias, output channels.
 #[derive(Debug, Clone)]
@@ -125,26 +128,31 @@ impl CpuVgg {
             }
         }
         let mut maps: Vec<Map> = vec![x.clone()];
+        // The input of the next convolution: a pooled map, or else the previous output (in
+        // `outputs` with `keep`, in `prev` without), so that no map is copied to be kept.
+        let mut pooled = Some(x);
+        let mut prev: Option<Map> = None;
         let mut outputs = Vec::new();
         for (position, c) in self.convs.iter().enumerate() {
-            let mut y = Map::zeros(x.grid, c.cout);
-            conv::forward(&x, &c.weight, Some(&c.bias), 3, &mut y);
-            for v in &mut y.data {
-                *v = v.max(0.0);
-            }
-            y.zero_border();
+            let input = match (&pooled, keep) {
+                (Some(p), _) => p,
+                (None, true) => outputs.last().expect("a previous output"),
+                (None, false) => prev.as_ref().expect("a previous output"),
+            };
+            let mut y = Map::zeros(input.grid, c.cout);
+            conv::forward_relu(input, &c.weight, Some(&c.bias), 3, &mut y);
             if FEATURE_POSITIONS.contains(&position) {
                 maps.push(y.clone());
             }
-            x = if POOL_AFTER.contains(&position) {
+            pooled = POOL_AFTER.contains(&position).then(|| {
                 let mut p = Map::zeros(y.grid.half(), y.c);
                 resize::area_forward(&y, 2, &mut p, 0);
                 p
-            } else {
-                y.clone()
-            };
+            });
             if keep {
                 outputs.push(y);
+            } else {
+                prev = Some(y);
             }
         }
         let maps: [Map; 6] = maps.try_into().expect("six maps");
@@ -166,17 +174,23 @@ impl CpuVgg {
                 Some(gp) => gp,
                 None => Map::zeros(y.grid, y.c),
             };
-            if let Some(f) = FEATURE_POSITIONS.iter().position(|&p| p == position) {
-                for (d, v) in d_y.data.iter_mut().zip(&d_maps[f + 1].data) {
-                    *d += v;
+            // The feature map's own gradient joins; then the ReLU passes the gradient where
+            // the output is positive.
+            let feature = FEATURE_POSITIONS.iter().position(|&p| p == position);
+            let d_feature = feature.map(|f| &d_maps[f + 1].data);
+            for_each_chunk_mut(&mut d_y.data, PASS_CHUNK, |i, d| {
+                let lo = i * PASS_CHUNK;
+                if let Some(df) = d_feature {
+                    for (d, v) in d.iter_mut().zip(&df[lo..]) {
+                        *d += v;
+                    }
                 }
-            }
-            // ReLU: the gradient passes where the output is positive.
-            for (d, &v) in d_y.data.iter_mut().zip(&y.data) {
-                if v <= 0.0 {
-                    *d = 0.0;
+                for (d, &v) in d.iter_mut().zip(&y.data[lo..]) {
+                    if v <= 0.0 {
+                        *d = 0.0;
+                    }
                 }
-            }
+            });
             let cin = if position == 0 {
                 3
             } else {

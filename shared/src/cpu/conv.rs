@@ -102,6 +102,23 @@ const MIN_ROWS: usize = 16;
 
 /// `out = conv(input, w) + bias` (`out`: same grid, `cout` channels, zero border on return).
 pub fn forward(input: &Map, w: &[f32], bias: Option<&[f32]>, kernel: usize, out: &mut Map) {
+    forward_then(input, w, bias, kernel, false, out);
+}
+
+/// `out = max(conv(input, w) + bias, 0)`: [`forward`] with the ReLU applied to each block of
+/// rows while it is still in cache.
+pub fn forward_relu(input: &Map, w: &[f32], bias: Option<&[f32]>, kernel: usize, out: &mut Map) {
+    forward_then(input, w, bias, kernel, true, out);
+}
+
+fn forward_then(
+    input: &Map,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    kernel: usize,
+    relu: bool,
+    out: &mut Map,
+) {
     let (g, cin, cout) = (input.grid, input.c, out.c);
     let taps = kernel * kernel;
     assert_eq!(out.grid, g, "conv output grid");
@@ -115,6 +132,11 @@ pub fn forward(input: &Map, w: &[f32], bias: Option<&[f32]>, kernel: usize, out:
                 for (v, b) in px.iter_mut().zip(bias) {
                     *v += b;
                 }
+            }
+        }
+        if relu {
+            for v in rows.iter_mut() {
+                *v = v.max(0.0);
             }
         }
     };
@@ -396,6 +418,10 @@ mod tests {
                 max_diff(&got, &with_bias) < 1e-4,
                 "forward {dims:?} k{kernel}"
             );
+            let mut relu = Map::zeros(input.grid, cout);
+            forward_relu(&input, &packed, Some(&bias), kernel, &mut relu);
+            let clamped: Vec<f32> = out.data.iter().map(|v| v.max(0.0)).collect();
+            assert_eq!(relu.data, clamped, "forward_relu {dims:?} k{kernel}");
 
             // Gradients of L = Σ g · conv(x): d_in = Σ over outputs, by linearity checked
             // against finite sums of the definition.
