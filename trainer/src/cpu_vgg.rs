@@ -128,31 +128,36 @@ impl CpuVgg {
             }
         }
         let mut maps: Vec<Map> = vec![x.clone()];
-        // The input of the next convolution: a pooled map, or else the previous output (in
-        // `outputs` with `keep`, in `prev` without), so that no map is copied to be kept.
+        // The input of the next convolution: a pooled map, or else the previous output, which
+        // lies in `outputs` (with `keep`), in `maps` (a feature, without `keep`) or in `prev`.
+        // Without `keep` no map is copied.
         let mut pooled = Some(x);
         let mut prev: Option<Map> = None;
         let mut outputs = Vec::new();
         for (position, c) in self.convs.iter().enumerate() {
-            let input = match (&pooled, keep) {
-                (Some(p), _) => p,
-                (None, true) => outputs.last().expect("a previous output"),
-                (None, false) => prev.as_ref().expect("a previous output"),
+            let input = match (&pooled, keep, &prev) {
+                (Some(p), _, _) => p,
+                (None, true, _) => outputs.last().expect("a previous output"),
+                (None, false, Some(p)) => p,
+                (None, false, None) => maps.last().expect("a previous feature"),
             };
             let mut y = Map::zeros(input.grid, c.cout);
             conv::forward_relu(input, &c.weight, Some(&c.bias), 3, &mut y);
-            if FEATURE_POSITIONS.contains(&position) {
-                maps.push(y.clone());
-            }
             pooled = POOL_AFTER.contains(&position).then(|| {
                 let mut p = Map::zeros(y.grid.half(), y.c);
                 resize::area_forward(&y, 2, &mut p, 0);
                 p
             });
-            if keep {
-                outputs.push(y);
-            } else {
-                prev = Some(y);
+            let feature = FEATURE_POSITIONS.contains(&position);
+            prev = None;
+            match (keep, feature) {
+                (true, true) => {
+                    maps.push(y.clone());
+                    outputs.push(y);
+                }
+                (true, false) => outputs.push(y),
+                (false, true) => maps.push(y),
+                (false, false) => prev = Some(y),
             }
         }
         let maps: [Map; 6] = maps.try_into().expect("six maps");

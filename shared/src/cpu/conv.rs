@@ -83,11 +83,21 @@ fn interior(grid: Grid) -> impl Iterator<Item = usize> {
 
 /// The rows `[taps x c_in]` of the given pixels: each pixel's shifted neighbours side by side.
 fn im2col(input: &Map, kernel: usize, pixels: &[usize]) -> Vec<f32> {
+    im2col_of(input, kernel, pixels.len(), pixels.iter().copied())
+}
+
+/// [`im2col`] of `count` pixels given by an iterator.
+fn im2col_of(
+    input: &Map,
+    kernel: usize,
+    count: usize,
+    pixels: impl Iterator<Item = usize>,
+) -> Vec<f32> {
     let (g, cin) = (input.grid, input.c);
     let taps = kernel * kernel;
     let width = taps * cin;
-    let mut col = vec![0.0; pixels.len() * width];
-    for (p, &q) in pixels.iter().enumerate() {
+    let mut col = vec![0.0; count * width];
+    for (p, q) in pixels.enumerate() {
         let dst = &mut col[p * width..(p + 1) * width];
         for t in 0..taps {
             let src = (q as isize + tap_offset(t, kernel, g.pw())) as usize * cin;
@@ -99,6 +109,10 @@ fn im2col(input: &Map, kernel: usize, pixels: &[usize]) -> Vec<f32> {
 
 /// Pixels a thread handles at least in one product.
 const MIN_ROWS: usize = 16;
+
+/// Pixels whose im2col rows are built and multiplied at once when im2col runs over the span:
+/// the column buffer stays in cache.
+const IM2COL_BLOCK: usize = 512;
 
 /// `out = conv(input, w) + bias` (`out`: same grid, `cout` channels, zero border on return).
 pub fn forward(input: &Map, w: &[f32], bias: Option<&[f32]>, kernel: usize, out: &mut Map) {
@@ -140,7 +154,30 @@ fn forward_then(
             }
         }
     };
-    if use_im2col(g, cin, kernel) {
+    let (first, count) = g.span();
+    if use_im2col(g, cin, kernel) && count * 4 <= g.n * g.area() * 5 {
+        // Few border pixels (wide maps with few input channels, e.g. the VGG's RGB input):
+        // im2col over the whole span, block by block, straight into the output.
+        let width = taps * cin;
+        let chunk = chunk_len(count, MIN_ROWS).min(IM2COL_BLOCK);
+        let dst = &mut out.data[first * cout..(first + count) * cout];
+        for_each_chunk_mut(dst, chunk * cout, |i, d| {
+            let (lo, rows) = (first + i * chunk, d.len() / cout);
+            let col = im2col_of(input, kernel, rows, lo..lo + rows);
+            matmul_serial(
+                rows,
+                cout,
+                width,
+                d,
+                0,
+                cout,
+                false,
+                View::rows(&col, 0, width),
+                View::rows(w, 0, cout),
+            );
+            add_bias(d);
+        });
+    } else if use_im2col(g, cin, kernel) {
         let pixels = interior(g).collect::<Vec<_>>();
         let width = taps * cin;
         let mut dense = vec![0.0; pixels.len() * cout];
@@ -165,7 +202,6 @@ fn forward_then(
             out.data[q * cout..(q + 1) * cout].copy_from_slice(&dense[p * cout..(p + 1) * cout]);
         }
     } else {
-        let (first, count) = g.span();
         let chunk = chunk_len(count, MIN_ROWS);
         let dst = &mut out.data[first * cout..(first + count) * cout];
         for_each_chunk_mut(dst, chunk * cout, |i, d| {
@@ -396,6 +432,8 @@ mod tests {
             (3, 20, 6, 4, 8, 3),
             (2, 18, 3, 9, 11, 3),
             (2, 7, 5, 5, 6, 1),
+            // Few input channels on a wide map: im2col over the span.
+            (1, 3, 5, 6, 60, 3),
         ] {
             let dims = [n, cin, h, w];
             let x = values(n * cin * h * w, 1);
