@@ -36,7 +36,8 @@ pub struct TrainingConfig {
     /// After this many rounds: new noise encoder, lr / 10 (6 released). `None`: never.
     #[config(default = "Some(6)")]
     pub reinit_after_rounds: Option<usize>,
-    /// Renders per forward pass during selection; 0 picks it from available memory.
+    /// Renders per forward pass during selection; 0 picks it (one image's m codes on the CPU
+    /// kernels, from available memory on a GPU).
     #[config(default = 0)]
     pub selection_batch: usize,
     /// Seed of everything random in the run (data order, latent codes).

@@ -157,8 +157,14 @@ pub fn candidate_distances(
     out
 }
 
-/// Renders per forward pass during selection, from the memory one render needs and the
-/// memory available (`available_bytes`), between `m` and 256.
+/// Renders per selection pass on the CPU kernels when `--selection-batch` is 0 (at least m):
+/// one image's candidates at a time keeps the VGG's maps in cache. On the 64x128 preset with the
+/// full-width VGG, 10 renders a pass select 2.47 images/s against 1.95 at 80 (`cimle bench
+/// --case selection` on a fixture with its `selection_batch` edited, 2 threads, 2026-12-02).
+pub const CPU_SELECTION_BATCH: usize = 10;
+
+/// Renders per forward pass during selection on burn's backends (GPU), from the memory one
+/// render needs and the memory available (`available_bytes`), between `m` and 256.
 pub fn auto_selection_batch(config: &GeneratorConfig, m: usize, available_bytes: u64) -> usize {
     let px = (config.height * config.width) as u64;
     // Generator activations (about three live copies of the largest) plus VGG-19 maps

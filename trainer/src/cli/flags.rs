@@ -100,7 +100,8 @@ pub struct BudgetFlags {
     /// Rounds after which the noise encoder is re-initialised (0 = never).
     #[arg(long)]
     pub reinit_after: Option<usize>,
-    /// Renders per forward pass in selection (0 = from available memory).
+    /// Renders per forward pass in selection (0 = automatic: one image's m codes on the CPU
+    /// kernels, from available memory on a GPU).
     #[arg(long, default_value_t = 0)]
     pub selection_batch: usize,
     /// auto (a GPU through wgpu when one exists, else the CPU), cpu (cimle's CPU kernels),

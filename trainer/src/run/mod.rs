@@ -28,7 +28,9 @@ use crate::data::Pair;
 use crate::engine::{Engine, TrainPath};
 use crate::evaluate::evaluate_on_synth;
 use crate::fs::write_atomic;
-use crate::imle::{auto_selection_batch, available_memory, candidate_seed, choose_indices};
+use crate::imle::{
+    CPU_SELECTION_BATCH, auto_selection_batch, available_memory, candidate_seed, choose_indices,
+};
 use crate::method::Method;
 use crate::perceptual::LayerWeights;
 use crate::progress::progress_bar;
@@ -210,7 +212,7 @@ pub fn train_run(
     std::fs::create_dir_all(&files.dir).map_err(io_err(&files.dir))?;
     let (mut state, mut engine) = start(config, inputs, options, &files)?;
 
-    let plan = Plan::new(config, inputs);
+    let plan = Plan::new(config, inputs, &engine);
     for round in state.rounds_done..config.rounds {
         let started = Instant::now();
         if config.reinit_after_rounds == Some(round) && round > 0 {
@@ -356,16 +358,13 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(config: &TrainingConfig, inputs: &RunInputs<'a>) -> Self {
+    fn new(config: &TrainingConfig, inputs: &RunInputs<'a>, engine: &Engine) -> Self {
         let pairs = inputs.pairs;
-        let batch = if config.selection_batch > 0 {
-            config.selection_batch
-        } else {
-            auto_selection_batch(
-                &config.generator,
-                config.candidates.max(1),
-                available_memory(),
-            )
+        let m = config.candidates.max(1);
+        let batch = match (config.selection_batch, engine) {
+            (0, Engine::Kernels(_)) => CPU_SELECTION_BATCH.max(m),
+            (0, Engine::Burn(_)) => auto_selection_batch(&config.generator, m, available_memory()),
+            (set, _) => set,
         };
         let sampler = inputs
             .rarity
