@@ -154,49 +154,34 @@ fn forward_then(
             }
         }
     };
+    // `d = col · w + bias` (then the ReLU) for one block of im2col rows.
+    let width = taps * cin;
+    let im2col_product = |col: &[f32], d: &mut [f32]| {
+        let rows = d.len() / cout;
+        let (a, b) = (View::rows(col, 0, width), View::rows(w, 0, cout));
+        matmul_serial(rows, cout, width, d, 0, cout, false, a, b);
+        add_bias(d);
+    };
     let (first, count) = g.span();
     if use_im2col(g, cin, kernel) && count * 4 <= g.n * g.area() * 5 {
         // Few border pixels (wide maps with few input channels, e.g. the VGG's RGB input):
         // im2col over the whole span, block by block, straight into the output.
-        let width = taps * cin;
         let chunk = chunk_len(count, MIN_ROWS).min(IM2COL_BLOCK);
         let dst = &mut out.data[first * cout..(first + count) * cout];
         for_each_chunk_mut(dst, chunk * cout, |i, d| {
             let (lo, rows) = (first + i * chunk, d.len() / cout);
-            let col = im2col_of(input, kernel, rows, lo..lo + rows);
-            matmul_serial(
-                rows,
-                cout,
-                width,
-                d,
-                0,
-                cout,
-                false,
-                View::rows(&col, 0, width),
-                View::rows(w, 0, cout),
-            );
-            add_bias(d);
+            im2col_product(&im2col_of(input, kernel, rows, lo..lo + rows), d);
         });
     } else if use_im2col(g, cin, kernel) {
         let pixels = interior(g).collect::<Vec<_>>();
-        let width = taps * cin;
         let mut dense = vec![0.0; pixels.len() * cout];
         let chunk = chunk_len(pixels.len(), MIN_ROWS);
         for_each_chunk_mut(&mut dense, chunk * cout, |i, d| {
             let rows = d.len() / cout;
-            let col = im2col(input, kernel, &pixels[i * chunk..i * chunk + rows]);
-            matmul_serial(
-                rows,
-                cout,
-                width,
+            im2col_product(
+                &im2col(input, kernel, &pixels[i * chunk..i * chunk + rows]),
                 d,
-                0,
-                cout,
-                false,
-                View::rows(&col, 0, width),
-                View::rows(w, 0, cout),
             );
-            add_bias(d);
         });
         for (p, &q) in pixels.iter().enumerate() {
             out.data[q * cout..(q + 1) * cout].copy_from_slice(&dense[p * cout..(p + 1) * cout]);
