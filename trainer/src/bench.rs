@@ -31,7 +31,7 @@ use crate::config::TrainingConfig;
 use crate::cpu_train::{CpuTrainer, photo_map};
 use crate::cpu_vgg::{CpuFeatures, CpuVgg, distance_terms};
 use crate::data::Pair;
-use crate::imle::{CPU_SELECTION_BATCH, candidate_seed};
+use crate::imle::{candidate_seed, cpu_selection_batch};
 use crate::perceptual::LayerWeights;
 use crate::synth::generate_scene;
 use crate::vgg::{CONV_INDICES, Vgg19Features, load_vgg19};
@@ -210,7 +210,7 @@ pub fn write_fixture(dir: &Path, preset: Preset, vgg: &Vgg19Features) -> anyhow:
 
     let weights = LayerWeights::paper();
     // As `cimle train` on the CPU kernels.
-    let selection_batch = CPU_SELECTION_BATCH.max(CANDIDATES);
+    let selection_batch = cpu_selection_batch(CANDIDATES);
     let meta = FixtureMeta {
         preset: preset.name().to_string(),
         vgg: vgg.describe().to_string(),

@@ -163,6 +163,11 @@ pub fn candidate_distances(
 /// --case selection` on a fixture with its `selection_batch` edited, 2 threads, 2026-12-02).
 pub const CPU_SELECTION_BATCH: usize = 10;
 
+/// The automatic selection batch on the CPU kernels for `m` codes an image: at least one image.
+pub fn cpu_selection_batch(m: usize) -> usize {
+    CPU_SELECTION_BATCH.max(m)
+}
+
 /// Renders per forward pass during selection on burn's backends (GPU), from the memory one
 /// render needs and the memory available (`available_bytes`), between `m` and 256.
 pub fn auto_selection_batch(config: &GeneratorConfig, m: usize, available_bytes: u64) -> usize {

@@ -29,7 +29,7 @@ use crate::engine::{Engine, TrainPath};
 use crate::evaluate::evaluate_on_synth;
 use crate::fs::write_atomic;
 use crate::imle::{
-    CPU_SELECTION_BATCH, auto_selection_batch, available_memory, candidate_seed, choose_indices,
+    auto_selection_batch, available_memory, candidate_seed, choose_indices, cpu_selection_batch,
 };
 use crate::method::Method;
 use crate::perceptual::LayerWeights;
@@ -362,7 +362,7 @@ impl<'a> Plan<'a> {
         let pairs = inputs.pairs;
         let m = config.candidates.max(1);
         let batch = match (config.selection_batch, engine) {
-            (0, Engine::Kernels(_)) => CPU_SELECTION_BATCH.max(m),
+            (0, Engine::Kernels(_)) => cpu_selection_batch(m),
             (0, Engine::Burn(_)) => auto_selection_batch(&config.generator, m, available_memory()),
             (set, _) => set,
         };
