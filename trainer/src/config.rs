@@ -36,6 +36,11 @@ pub struct TrainingConfig {
     /// After this many rounds: new noise encoder, lr / 10 (6 released). `None`: never.
     #[config(default = "Some(6)")]
     pub reinit_after_rounds: Option<usize>,
+    /// From this round on, lr / 10 without a new noise encoder: the end of a short run spent
+    /// at a smaller step. `None` (the released schedule, and configs written before it
+    /// existed): only the re-initialisation lowers the lr.
+    #[config(default = "None")]
+    pub lr_decay_after_rounds: Option<usize>,
     /// Renders per forward pass during selection; 0 picks it (one image's m codes on the CPU
     /// kernels, from available memory on a GPU).
     #[config(default = 0)]
@@ -130,13 +135,14 @@ impl TrainingConfig {
     }
 }
 
-/// The generator's learning rate in round `round` (0-based): lr, then lr / 10 after the
-/// re-initialisation round.
+/// The generator's learning rate in round `round` (0-based): lr, then lr / 10 from the
+/// re-initialisation round or the decay round, whichever comes first.
 pub fn round_lr(config: &TrainingConfig, round: usize) -> f64 {
-    match config.reinit_after_rounds {
-        Some(r) if round >= r => config.lr / 10.0,
-        _ => config.lr,
-    }
+    let lowered = [config.reinit_after_rounds, config.lr_decay_after_rounds]
+        .into_iter()
+        .flatten()
+        .any(|r| round >= r);
+    if lowered { config.lr / 10.0 } else { config.lr }
 }
 
 #[cfg(test)]
@@ -186,6 +192,25 @@ mod tests {
         let cfg = TrainingConfig::new(Preset::Tiny.config()).with_reinit_after_rounds(Some(2));
         assert_eq!(round_lr(&cfg, 1), 1e-4);
         assert!((round_lr(&cfg, 2) - 1e-5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lr_decays_tenfold_without_a_reinit() {
+        let cfg = TrainingConfig::new(Preset::Tiny.config())
+            .with_reinit_after_rounds(None)
+            .with_lr_decay_after_rounds(Some(3));
+        assert_eq!(round_lr(&cfg, 2), 1e-4);
+        assert!((round_lr(&cfg, 3) - 1e-5).abs() < 1e-12);
+        // The earlier of the two rounds wins.
+        let both = cfg.with_reinit_after_rounds(Some(1));
+        assert!((round_lr(&both, 1) - 1e-5).abs() < 1e-12);
+        // Configs written before the field existed keep the released schedule.
+        let mut json = serde_json::to_value(TrainingConfig::new(Preset::Tiny.config())).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("lr_decay_after_rounds");
+        let old: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.lr_decay_after_rounds, None);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct BudgetFlags {
     /// Rounds after which the noise encoder is re-initialised (0 = never).
     #[arg(long)]
     pub reinit_after: Option<usize>,
+    /// Rounds after which the lr drops tenfold, keeping the noise encoder (0 = never).
+    #[arg(long)]
+    pub lr_decay_after: Option<usize>,
     /// Renders per forward pass in selection (0 = automatic: one image's m codes on the CPU
     /// kernels, from available memory on a GPU).
     #[arg(long, default_value_t = 0)]

@@ -107,6 +107,9 @@ impl Budget {
         if let Some(r) = f.reinit_after {
             config.reinit_after_rounds = (r > 0).then_some(r);
         }
+        if let Some(r) = f.lr_decay_after {
+            config.lr_decay_after_rounds = (r > 0).then_some(r);
+        }
         config.generator = config
             .generator
             .with_global_code(f.global_code.is_on().then_some(true));
