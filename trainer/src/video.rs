@@ -14,6 +14,7 @@
 use std::path::Path;
 
 use burn::tensor::Device;
+use cimle::apng::ApngError;
 use cimle::config::GeneratorConfig;
 use cimle::generator::Generator;
 use cimle::latent::{Interpolation, LatentCode, LatentError};
@@ -37,8 +38,6 @@ pub const DIFFERENCE_WHITE: f64 = 64.0;
 /// Why frames could not be rendered, compared or encoded.
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
-    #[error("a video needs at least one frame, got none")]
-    NoFrames,
     #[error(
         "frame {index} is {width}x{height} (width x height) but frame 0 is \
          {first_width}x{first_height}: every frame of a video must have the same size"
@@ -50,23 +49,10 @@ pub enum VideoError {
         first_width: usize,
         first_height: usize,
     },
-    #[error(
-        "frame {index} holds {got} bytes, a {width}x{height} RGB8 image needs {expected}: build \
-         frames with RgbImage::from_rgb"
-    )]
-    FrameData {
-        index: usize,
-        width: usize,
-        height: usize,
-        got: usize,
-        expected: usize,
-    },
-    #[error("frame size {width}x{height} does not fit a PNG: sides must be 1 to 2^31 - 1 pixels")]
-    PngLimits { width: usize, height: usize },
-    #[error("a frame delay of 0 ms plays as fast as the viewer can: give at least 1 ms")]
-    ZeroDelay,
-    #[error("PNG encoder: {0}")]
-    Png(String),
+    /// The frames cannot make an animated PNG: none, a buffer of the wrong length (build frames
+    /// with `RgbImage::from_rgb`), a side outside PNG's limits, or a zero delay.
+    #[error(transparent)]
+    Apng(#[from] ApngError),
     #[error(
         "{layouts} layouts and {codes} latent codes: give as many of each, or a single layout (or \
          code) to use for every frame"
@@ -116,9 +102,10 @@ pub enum VideoError {
     },
 }
 
-/// Checks that every frame has frame 0's size and an RGB8 buffer of that size.
-fn check_frames(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
-    let first = frames.first().ok_or(VideoError::NoFrames)?;
+/// Frame 0's size, after checking that every frame has it (the encoder checks each buffer's
+/// length against it).
+fn frame_size(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
+    let first = frames.first().ok_or(ApngError::NoFrames)?;
     let (w, h) = (first.width, first.height);
     for (index, f) in frames.iter().enumerate() {
         if (f.width, f.height) != (w, h) {
@@ -130,16 +117,6 @@ fn check_frames(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
                 first_height: h,
             });
         }
-        let expected = w.saturating_mul(h).saturating_mul(3);
-        if f.data.len() != expected {
-            return Err(VideoError::FrameData {
-                index,
-                width: w,
-                height: h,
-                got: f.data.len(),
-                expected,
-            });
-        }
     }
     Ok((w, h))
 }
@@ -149,31 +126,16 @@ fn check_frames(frames: &[RgbImage]) -> Result<(usize, usize), VideoError> {
 /// Fails (never panics) on no frames, frames of different sizes or malformed buffers, a side of
 /// zero or above 2^31 - 1, or a delay of 0 ms (which viewers treat as "as fast as possible").
 pub fn encode_apng(frames: &[RgbImage], delay_ms: u16) -> Result<Vec<u8>, VideoError> {
-    let (w, h) = check_frames(frames)?;
+    let (w, h) = frame_size(frames)?;
     let views: Vec<&[u8]> = frames.iter().map(|f| f.data.as_slice()).collect();
     // The encoder is the model crate's, shared with the browser app's "Download animation".
-    cimle::apng::encode_apng(&views, w, h, cimle::apng::FrameColor::Rgb, delay_ms).map_err(|e| {
-        use cimle::apng::ApngError;
-        match e {
-            ApngError::NoFrames => VideoError::NoFrames,
-            ApngError::FrameData {
-                index,
-                width,
-                height,
-                got,
-                expected,
-            } => VideoError::FrameData {
-                index,
-                width,
-                height,
-                got,
-                expected,
-            },
-            ApngError::Limits { width, height } => VideoError::PngLimits { width, height },
-            ApngError::ZeroDelay => VideoError::ZeroDelay,
-            ApngError::Png(msg) => VideoError::Png(msg),
-        }
-    })
+    Ok(cimle::apng::encode_apng(
+        &views,
+        w,
+        h,
+        cimle::apng::FrameColor::Rgb,
+        delay_ms,
+    )?)
 }
 
 /// The difference between each pair of adjacent frames, as in the paper's figure 4:

@@ -70,8 +70,16 @@ impl WeightsFile {
         })
     }
 
+    /// [`WeightsFile::load`] on `device` for a command that samples: says on stderr, for a CRN
+    /// model, that every sample uses the zero code.
+    pub fn load_for_sampling(path: &Path, device: &Device) -> Result<Self, WeightsFileError> {
+        let file = Self::load(path, device)?;
+        file.note_sampling(path);
+        Ok(file)
+    }
+
     /// Says on stderr, for a CRN model, that every sample uses the zero code.
-    pub fn note_sampling(&self, path: &Path) {
+    fn note_sampling(&self, path: &Path) {
         if self.method == Method::Crn {
             eprintln!(
                 "note: {} is a CRN model (regression, trained without noise): every sample uses \

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::Device;
+use cimle::apng::ApngError;
 use cimle::config::Preset;
 use cimle::latent::{Interpolation, LatentCode};
 use cimle::layout::Layout;
@@ -76,10 +77,13 @@ fn apng_refuses_mixed_sizes_no_frames_and_zero_delay() {
         encode_apng(&mixed, 40),
         Err(VideoError::FrameSize { index: 1, .. })
     ));
-    assert!(matches!(encode_apng(&[], 40), Err(VideoError::NoFrames)));
+    assert!(matches!(
+        encode_apng(&[], 40),
+        Err(VideoError::Apng(ApngError::NoFrames))
+    ));
     assert!(matches!(
         encode_apng(&[pattern(5, 3, 0)], 0),
-        Err(VideoError::ZeroDelay)
+        Err(VideoError::Apng(ApngError::ZeroDelay))
     ));
     let broken = RgbImage {
         width: 5,
@@ -88,7 +92,7 @@ fn apng_refuses_mixed_sizes_no_frames_and_zero_delay() {
     };
     assert!(matches!(
         encode_apng(&[pattern(5, 3, 0), broken], 40),
-        Err(VideoError::FrameData { index: 1, .. })
+        Err(VideoError::Apng(ApngError::FrameData { index: 1, .. }))
     ));
 }
 

@@ -54,8 +54,7 @@ impl EvaluateSettings {
 pub fn evaluate(s: &EvaluateSettings) -> Result<()> {
     prepare_dir("--out", &s.out)?;
     let device = Device::flex();
-    let file = WeightsFile::load(&s.weights, &device)?;
-    file.note_sampling(&s.weights);
+    let file = WeightsFile::load_for_sampling(&s.weights, &device)?;
     let method = file.method;
     let cfg = file.header.config.clone();
     let model = Model::from_generator(file.generator, file.header, &device)

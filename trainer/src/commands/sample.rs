@@ -67,8 +67,7 @@ pub fn sample(s: &SampleSettings) -> Result<()> {
         prepare_dir("--frames", dir)?;
     }
     let device = Device::flex();
-    let file = WeightsFile::load(&s.weights, &device)?;
-    file.note_sampling(&s.weights);
+    let file = WeightsFile::load_for_sampling(&s.weights, &device)?;
     let cfg = &file.header.config;
     let (h, w) = (cfg.height, cfg.width);
     check_grid(s.count, h, w)?;

@@ -52,8 +52,7 @@ pub fn interpolate(f: &InterpolateFlags) -> Result<()> {
     check_frames(f.frames)?;
     prepare_out(&f.output)?;
     let device = Device::flex();
-    let file = WeightsFile::load(&f.weights, &device)?;
-    file.note_sampling(&f.weights);
+    let file = WeightsFile::load_for_sampling(&f.weights, &device)?;
     let cfg = &file.header.config;
     let (h, w) = (cfg.height, cfg.width);
     let layout = layout_reading(&f.layout_format).read_noted(&f.layout, h, w)?;
@@ -85,8 +84,7 @@ pub fn animate(f: &AnimateFlags) -> Result<()> {
     }
     prepare_out(&f.output)?;
     let device = Device::flex();
-    let file = WeightsFile::load(&f.weights, &device)?;
-    file.note_sampling(&f.weights);
+    let file = WeightsFile::load_for_sampling(&f.weights, &device)?;
     let cfg = &file.header.config;
     let (h, w) = (cfg.height, cfg.width);
     let (layouts, source) = match (&f.layouts, f.synth_seed) {
