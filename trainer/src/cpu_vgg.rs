@@ -10,10 +10,12 @@
 //! normalised as [`Vgg19Features::normalize`] does. The network's weights never change, so the
 //! backward pass computes only the gradient of the input (no weight gradients).
 
-use cimle::cpu::conv;
+use std::sync::OnceLock;
+
 use cimle::cpu::grid::{Grid, Map, zero_border};
 use cimle::cpu::par::{for_each_chunk_mut, for_each_row_mut, map_ranges};
 use cimle::cpu::resize;
+use cimle::cpu::{conv, winograd};
 
 use crate::perceptual::LayerWeights;
 use crate::vgg::{FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, POOL_AFTER, Vgg19Features};
@@ -21,12 +23,41 @@ use crate::vgg::{FEATURE_POSITIONS, IMAGENET_MEAN, IMAGENET_STD, POOL_AFTER, Vgg
 /// Numbers a thread handles at once in the backward pass's element-wise sweeps.
 const PASS_CHUNK: usize = 1 << 14;
 
-/// One convolution: packed weights, bias, output channels.
+/// One convolution: packed weights, bias, output channels, and the weights' Winograd transform,
+/// made once, the first time a map suits it (the network's weights never change).
 #[derive(Debug, Clone)]
 struct Conv {
     weight: Vec<f32>,
     bias: Vec<f32>,
     cout: usize,
+    winograd: OnceLock<Vec<f32>>,
+    winograd_transposed: OnceLock<Vec<f32>>,
+}
+
+impl Conv {
+    /// `y = max(conv(input) + bias, 0)`.
+    fn forward_relu(&self, input: &Map, y: &mut Map) {
+        if winograd::suits(input.grid, input.c) {
+            let u = self
+                .winograd
+                .get_or_init(|| winograd::transform_weights(&self.weight, input.c, self.cout));
+            winograd::forward(input, u, Some(&self.bias), true, y);
+        } else {
+            conv::forward_relu(input, &self.weight, Some(&self.bias), 3, y);
+        }
+    }
+
+    /// The gradient of the input, `d_x = convᵀ(d_y)`.
+    fn backward_input(&self, d_y: &Map, d_x: &mut Map) {
+        if winograd::suits(d_y.grid, d_y.c) {
+            let u = self.winograd_transposed.get_or_init(|| {
+                winograd::transform_weights_transposed(&self.weight, d_x.c, self.cout)
+            });
+            winograd::forward(d_y, u, None, false, d_x);
+        } else {
+            conv::backward_input(d_y, &self.weight, 3, d_x);
+        }
+    }
 }
 
 /// The VGG-19 feature network on the CPU kernels.
@@ -88,6 +119,8 @@ impl CpuVgg {
                     weight: conv::pack(&w, cout, cin, kh),
                     bias,
                     cout,
+                    winograd: OnceLock::new(),
+                    winograd_transposed: OnceLock::new(),
                 }
             })
             .collect();
@@ -142,7 +175,7 @@ impl CpuVgg {
                 (None, false, None) => maps.last().expect("a previous feature"),
             };
             let mut y = Map::zeros(input.grid, c.cout);
-            conv::forward_relu(input, &c.weight, Some(&c.bias), 3, &mut y);
+            c.forward_relu(input, &mut y);
             pooled = POOL_AFTER.contains(&position).then(|| {
                 let mut p = Map::zeros(y.grid.half(), y.c);
                 resize::area_forward(&y, 2, &mut p, 0);
@@ -202,7 +235,7 @@ impl CpuVgg {
                 tape.outputs[position - 1].c
             };
             let mut d_x = Map::zeros(y.grid, cin);
-            conv::backward_input(&d_y, &self.convs[position].weight, 3, &mut d_x);
+            self.convs[position].backward_input(&d_y, &mut d_x);
             g = Some(d_x);
         }
         let mut d = g.expect("at least one convolution");

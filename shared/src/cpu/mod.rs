@@ -20,6 +20,7 @@
 //! - [`grid`]: [`Grid`] and [`Map`];
 //! - [`gemm`]: one safe, bounds-checked matrix product over strided views;
 //! - [`conv`]: 3x3 and 1x1 convolutions, forward, input gradient and weight gradient;
+//! - [`winograd`]: the 3x3 forward by Winograd F(2x2, 3x3), 2.25x fewer multiplications;
 //! - [`norm`]: layer norm (`GroupNorm` with one group) fused with LeakyReLU, forward and backward;
 //! - [`resize`]: bilinear resizes (half-pixel centres) and area pooling, forward and backward;
 //! - [`generator`]: the generator `T(x, z)` of [`crate::generator`] on these kernels, with its
@@ -32,6 +33,7 @@ pub mod grid;
 pub mod norm;
 pub mod par;
 pub mod resize;
+pub mod winograd;
 
 pub use generator::{CpuGenerator, GeneratorGrads, GeneratorTape};
 pub use grid::{Grid, Map};
