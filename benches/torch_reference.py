@@ -3,7 +3,7 @@
 
 The same network as `shared/src/generator.rs` (noise encoder, CRN refinement modules, layer norm
 as GroupNorm(1, C), LeakyReLU(0.2), bilinear resizes with half-pixel centres, area-resized
-layouts, a 1x1 conv to RGB) and the same distance as `trainer/src/perceptual.rs` (VGG-19 up to
+layouts, a 1x1 conv to RGB) and the same distance as `trainer/src/perceptual/mod.rs` (VGG-19 up to
 conv5_2 with average pooling, ImageNet normalisation, a pixel term, per-layer mean |a - b|, the
 layer weights lambda), and the same training step (Adam, burn's defaults: betas 0.9 / 0.999,
 eps 1e-5; the photo's features computed once and reused, as cimle does).
