@@ -208,19 +208,11 @@ pub struct Prepared {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        budget: BudgetFlags,
-    }
+    use crate::cli::parse_flags;
 
     fn budget(args: &[&str]) -> Result<Budget> {
-        let cli = Cli::try_parse_from(std::iter::once("cimle").chain(args.iter().copied()))?;
-        Budget::from_flags(&cli.budget)
+        Budget::from_flags(&parse_flags::<BudgetFlags>(args)?)
     }
 
     #[test]

@@ -126,23 +126,14 @@ pub fn compare(s: &CompareSettings) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        compare: CompareFlags,
-    }
+    use crate::cli::parse_flags;
 
     #[test]
     fn measurement_flags_are_checked() {
         let parse = |args: &[&str]| {
-            let argv = ["cimle", "--out", "o"]
-                .into_iter()
-                .chain(args.iter().copied());
-            CompareSettings::from_flags(&Cli::try_parse_from(argv).unwrap().compare)
+            let argv: Vec<&str> = ["--out", "o"].iter().chain(args).copied().collect();
+            CompareSettings::from_flags(&parse_flags::<CompareFlags>(&argv).unwrap())
         };
         assert_eq!(parse(&[]).unwrap().video_frames, 12);
         for (args, said) in [

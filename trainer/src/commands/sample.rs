@@ -126,28 +126,16 @@ pub fn export(f: &ExportFlags) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        sample: SampleFlags,
-    }
+    use crate::cli::parse_flags;
 
     fn settings(args: &[&str]) -> Result<SampleSettings> {
-        let argv = [
-            "cimle",
-            "--weights",
-            "w",
-            "--layout",
-            "l.png",
-            "--out",
-            "g.png",
-        ];
-        let argv = argv.into_iter().chain(args.iter().copied());
-        SampleSettings::from_flags(&Cli::try_parse_from(argv)?.sample)
+        let argv: Vec<&str> = ["--weights", "w", "--layout", "l.png", "--out", "g.png"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
+        SampleSettings::from_flags(&parse_flags::<SampleFlags>(&argv)?)
     }
 
     #[test]

@@ -123,21 +123,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        synth: SynthFlags,
-    }
+    use crate::cli::parse_flags;
 
     fn settings(args: &[&str]) -> Result<SynthSettings> {
-        let argv = ["cimle", "--out", "d"]
-            .into_iter()
-            .chain(args.iter().copied());
-        SynthSettings::from_flags(&Cli::try_parse_from(argv)?.synth)
+        let argv: Vec<&str> = ["--out", "d"].iter().chain(args).copied().collect();
+        SynthSettings::from_flags(&parse_flags::<SynthFlags>(&argv)?)
     }
 
     #[test]

@@ -189,21 +189,12 @@ pub fn train(s: &TrainSettings) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        train: TrainFlags,
-    }
+    use crate::cli::parse_flags;
 
     fn settings(args: &[&str]) -> Result<TrainSettings> {
-        let argv = ["cimle", "--out", "runs/x"]
-            .into_iter()
-            .chain(args.iter().copied());
-        TrainSettings::from_flags(&Cli::try_parse_from(argv)?.train)
+        let argv: Vec<&str> = ["--out", "runs/x"].iter().chain(args).copied().collect();
+        TrainSettings::from_flags(&parse_flags::<TrainFlags>(&argv)?)
     }
 
     #[test]
