@@ -160,7 +160,8 @@ fn quickstart() -> Result<()> {
         // 15-minute run (README, "The quick-start"). Dataset rebalancing over-draws night and
         // dusk and made every code paint dusk; a global code lets a code set one sky for the
         // whole image; the released schedule's encoder reset after round 6 only hurts a run this
-        // short (docs/TRAINING.md has the measured ablation).
+        // short. Four pairs a step beat four times the rounds at one pair a step, and the last
+        // two rounds at lr / 10 sharpen the samples (docs/TRAINING.md has the measured study).
         "--vgg-width-div",
         "2",
         "--no-loss-rebalance",
@@ -169,6 +170,10 @@ fn quickstart() -> Result<()> {
         "on",
         "--reinit-after",
         "0",
+        "--batch-size",
+        "4",
+        "--lr-decay-after",
+        "14",
         "--eval-every",
         "4",
         "--out",
