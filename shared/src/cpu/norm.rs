@@ -9,7 +9,7 @@
 //! This is burn's `GroupNorm` with one group (TF-slim's `layer_norm`, docs/METHOD.md "Details") followed
 //! by `leaky_relu`, as in every layer of the generator. Borders of the output are zero.
 
-use super::grid::{Map, zero_border};
+use super::grid::{Grid, Map, zero_border};
 use super::par::{chunk_len, for_each_chunk_mut, map_ranges};
 
 /// burn's `GroupNorm` epsilon.
@@ -108,49 +108,71 @@ fn check_params(c: usize, gamma: &[f32], beta: &[f32]) {
 /// `out = leaky_relu(γ · x̂ + β, slope)`; returns the statistics the backward pass needs. `x` must
 /// have a zero border.
 pub fn forward(x: &Map, gamma: &[f32], beta: &[f32], slope: f32, out: &mut Map) -> Stats {
-    let (g, c) = (x.grid, x.c);
-    assert_eq!((out.grid, out.c), (g, c), "layer norm output");
-    check_params(c, gamma, beta);
-    let plane = g.plane() * c;
+    assert_eq!((out.grid, out.c), (x.grid, x.c), "layer norm output");
+    check_params(x.c, gamma, beta);
     let stats = stats(x);
-    let chunk = chunk_len(plane / c, 1024) * c;
-    for s in 0..g.n {
-        let (scale, shift) = affine(&stats, s, gamma, beta);
-        let src = &x.data[s * plane..(s + 1) * plane];
-        let dst = &mut out.data[s * plane..(s + 1) * plane];
-        for_each_chunk_mut(dst, chunk, |i, d| {
-            let xs = &src[i * chunk..i * chunk + d.len()];
-            for (dpx, spx) in d.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
-                for (((o, &x), &sc), &sh) in dpx.iter_mut().zip(spx).zip(&scale).zip(&shift) {
-                    *o = leaky(x * sc + sh, slope);
-                }
-            }
-        });
-    }
-    zero_border(&mut out.data, g, c);
+    normalise(
+        &stats,
+        gamma,
+        beta,
+        slope,
+        x.grid,
+        &mut out.data,
+        Some(&x.data),
+    );
     stats
 }
 
 /// [`forward`] writing over its input, for inference, where `x` is not needed again: no second
 /// buffer to allocate, fill and stream through the cache.
 pub fn forward_in_place(x: &mut Map, gamma: &[f32], beta: &[f32], slope: f32) -> Stats {
-    let (g, c) = (x.grid, x.c);
-    check_params(c, gamma, beta);
-    let plane = g.plane() * c;
+    check_params(x.c, gamma, beta);
     let stats = stats(x);
+    normalise(&stats, gamma, beta, slope, x.grid, &mut x.data, None);
+    stats
+}
+
+/// `dst = leaky_relu(γ · (src − μ) / σ + β, slope)` sample by sample, with `src` = `dst` itself
+/// when `None`; `gamma.len()` channels a pixel; the border is zero on return.
+fn normalise(
+    stats: &Stats,
+    gamma: &[f32],
+    beta: &[f32],
+    slope: f32,
+    g: Grid,
+    dst: &mut [f32],
+    src: Option<&[f32]>,
+) {
+    let c = gamma.len();
+    let plane = g.plane() * c;
     let chunk = chunk_len(plane / c, 1024) * c;
     for s in 0..g.n {
-        let (scale, shift) = affine(&stats, s, gamma, beta);
-        for_each_chunk_mut(&mut x.data[s * plane..(s + 1) * plane], chunk, |_, d| {
-            for px in d.chunks_exact_mut(c) {
-                for ((v, &sc), &sh) in px.iter_mut().zip(&scale).zip(&shift) {
-                    *v = leaky(*v * sc + sh, slope);
+        let (scale, shift) = affine(stats, s, gamma, beta);
+        let src = src.map(|x| &x[s * plane..(s + 1) * plane]);
+        for_each_chunk_mut(
+            &mut dst[s * plane..(s + 1) * plane],
+            chunk,
+            |i, d| match src {
+                Some(src) => {
+                    let xs = &src[i * chunk..i * chunk + d.len()];
+                    for (dpx, spx) in d.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
+                        for (((o, &x), &sc), &sh) in dpx.iter_mut().zip(spx).zip(&scale).zip(&shift)
+                        {
+                            *o = leaky(x * sc + sh, slope);
+                        }
+                    }
                 }
-            }
-        });
+                None => {
+                    for px in d.chunks_exact_mut(c) {
+                        for ((v, &sc), &sh) in px.iter_mut().zip(&scale).zip(&shift) {
+                            *v = leaky(*v * sc + sh, slope);
+                        }
+                    }
+                }
+            },
+        );
     }
-    zero_border(&mut x.data, g, c);
-    stats
+    zero_border(dst, g, c);
 }
 
 /// The backward pass of [`forward`]: from `d_out` (the gradient of `out`, zero border) and the
