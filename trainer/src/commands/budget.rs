@@ -13,6 +13,7 @@ use crate::data::source::DataSource;
 use crate::data::{LoadOptions, Pair};
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};
 use crate::rebalance::{RarityScores, cached_scores};
+use crate::run::RunInputs;
 use crate::vgg::{Vgg19Features, VggSource};
 use cimle::label_png::ColorPolicy;
 
@@ -204,6 +205,19 @@ pub struct Prepared {
     pub backend: Backend,
     pub data_desc: String,
     pub vgg_desc: String,
+}
+
+impl Prepared {
+    /// What a run (or each run of a comparison) learns from and measures with.
+    pub fn run_inputs(&self) -> RunInputs<'_> {
+        RunInputs {
+            pairs: &self.pairs,
+            rarity: self.rarity.as_ref(),
+            vgg: self.vgg.clone(),
+            layer_weights: self.layer_weights,
+            device: self.device.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use crate::cli::flags::CompareFlags;
 use crate::compare::{CompareOptions, compared_runs, run_compare};
 use crate::fs::prepare_dir;
 use crate::limits::MAX_VIDEO_FRAMES;
-use crate::run::RunInputs;
 
 /// A checked `cimle compare`.
 #[derive(Debug, Clone)]
@@ -95,13 +94,7 @@ pub fn compare(s: &CompareSettings) -> Result<()> {
     let started = Instant::now();
     let report = run_compare(
         base,
-        &RunInputs {
-            pairs: &prepared.pairs,
-            rarity: prepared.rarity.as_ref(),
-            vgg: prepared.vgg.clone(),
-            layer_weights: prepared.layer_weights,
-            device: prepared.device.clone(),
-        },
+        &prepared.run_inputs(),
         &CompareOptions {
             out: s.out.clone(),
             layouts: s.layouts,

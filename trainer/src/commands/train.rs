@@ -12,7 +12,7 @@ use crate::cpu_vgg::CpuDistance;
 use crate::fs::prepare_dir;
 use crate::method::Method;
 use crate::perceptual::LayerWeights;
-use crate::run::{EvalOptions, RunInputs, RunOptions, train_run};
+use crate::run::{EvalOptions, RunOptions, train_run};
 
 /// `--eval-every` and its measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,13 +162,7 @@ pub fn train(s: &TrainSettings) -> Result<()> {
     let started = Instant::now();
     let summary = train_run(
         config,
-        &RunInputs {
-            pairs: &prepared.pairs,
-            rarity: prepared.rarity.as_ref(),
-            vgg: prepared.vgg.clone(),
-            layer_weights: prepared.layer_weights,
-            device: prepared.device.clone(),
-        },
+        &prepared.run_inputs(),
         &RunOptions {
             out: s.out.clone(),
             resume: s.resume,
