@@ -20,17 +20,8 @@ fn png(
     data: &[u8],
     palette: Option<Vec<u8>>,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, width, height);
-    enc.set_color(color);
-    enc.set_depth(depth);
-    if let Some(p) = palette {
-        enc.set_palette(p);
-    }
-    let mut writer = enc.write_header().expect("header");
-    writer.write_image_data(data).expect("data");
-    writer.finish().expect("finish");
-    out
+    cimle::label_png::encode_raw_png(width, height, color, depth, data, palette.as_deref())
+        .expect("encoding a seed PNG into memory")
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

@@ -33,6 +33,30 @@ impl Layout {
     }
 }
 
+/// A PNG of any colour type and bit depth, with an optional palette and no format text chunk:
+/// the files a layout never writes (16-bit, palettes, grey with alpha) for tests, fuzz seeds
+/// and tools. `data` is the raw image data, rows packed as the PNG specification orders them.
+pub fn encode_raw_png(
+    width: u32,
+    height: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    palette: Option<&[u8]>,
+) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(color);
+    encoder.set_depth(depth);
+    if let Some(p) = palette {
+        encoder.set_palette(p.to_vec());
+    }
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(data)?;
+    writer.finish()?;
+    Ok(out)
+}
+
 /// Encodes an 8-bit PNG with a text chunk naming its label format. Sizes were validated when the
 /// layout was built and writing into a `Vec` cannot fail, so an error here is a bug.
 fn encode_png(layout: &Layout, color: png::ColorType, data: &[u8], format: LabelFormat) -> Vec<u8> {

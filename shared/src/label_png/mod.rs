@@ -40,6 +40,7 @@ mod pixels;
 #[cfg(test)]
 mod tests;
 
+pub use encode::encode_raw_png;
 pub use error::LabelError;
 pub use format::{Detection, LabelFormat};
 

@@ -13,19 +13,7 @@ fn png_bytes(
     data: &[u8],
     palette: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, width, height);
-        enc.set_color(color);
-        enc.set_depth(depth);
-        if let Some(p) = palette {
-            enc.set_palette(p.to_vec());
-        }
-        let mut w = enc.write_header().unwrap();
-        w.write_image_data(data).unwrap();
-        w.finish().unwrap();
-    }
-    out
+    encode_raw_png(width, height, color, depth, data, palette).unwrap()
 }
 
 fn gray8(width: u32, height: u32, data: &[u8]) -> Vec<u8> {

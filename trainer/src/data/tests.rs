@@ -50,19 +50,7 @@ pub(crate) fn png_bytes(
     data: &[u8],
     palette: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, w, h);
-        enc.set_color(color);
-        enc.set_depth(depth);
-        if let Some(p) = palette {
-            enc.set_palette(p.to_vec());
-        }
-        let mut writer = enc.write_header().unwrap();
-        writer.write_image_data(data).unwrap();
-        writer.finish().unwrap();
-    }
-    out
+    cimle::label_png::encode_raw_png(w, h, color, depth, data, palette).unwrap()
 }
 
 /// A constant-colour RGB photo.
