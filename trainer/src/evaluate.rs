@@ -162,6 +162,11 @@ pub struct Fidelity {
     pub sample_sharpness: f64,
     /// Mean gradient magnitude of the photos.
     pub photo_sharpness: f64,
+    /// Mean gradient magnitude of the photos before their sensor noise
+    /// ([`crate::synth::generate_scene_noise_free`]): what a model that painted each scene
+    /// exactly, but not the noise, would score. `noise_free_sharpness / photo_sharpness` is the
+    /// highest sharpness ratio such a model reaches.
+    pub noise_free_photo_sharpness: f64,
 }
 
 /// PSNR (dB) of an RGB8 image against a reference of the same size.
@@ -287,7 +292,7 @@ pub fn evaluate_on_synth(
     let mut diversity = 0.0;
     let mut reads: Vec<Vec<ReadFactors>> = Vec::new();
     let (mut psnr_sum, mut dist_sum) = (0.0, 0.0);
-    let (mut sample_sharp, mut photo_sharp) = (0.0, 0.0);
+    let (mut sample_sharp, mut photo_sharp, mut clean_sharp) = (0.0, 0.0, 0.0);
     for k in 0..layouts {
         let scene = generate_scene(seed, k as u64, h, w);
         let layout = Layout::new(h, w, scene.labels).map_err(|e| EvaluateError::Scene {
@@ -305,6 +310,11 @@ pub fn evaluate_on_synth(
         }
         diversity += d;
         photo_sharp += sharpness(&scene.image, h, w);
+        clean_sharp += sharpness(
+            &crate::synth::generate_scene_noise_free(seed, k as u64, h, w),
+            h,
+            w,
+        );
         sample_sharp += images.iter().map(|im| sharpness(im, h, w)).sum::<f64>() / samples as f64;
         reads.push(
             images
@@ -341,6 +351,7 @@ pub fn evaluate_on_synth(
             },
             sample_sharpness: sample_sharp / n,
             photo_sharpness: photo_sharp / n,
+            noise_free_photo_sharpness: clean_sharp / n,
         }),
         factors: vec![
             coverage("time_of_day", &times),
@@ -389,13 +400,16 @@ impl Evaluation {
             self.diversity,
             self.fidelity.as_ref().map_or(String::new(), |f| format!(
                 "fidelity: best-of-{k} PSNR {:.2} dB, best-of-{k} distance {:.4}; sharpness ratio \
-                 {:.2} (samples {:.4}, photos {:.4}); layouts with day, dusk and night among \
-                 their samples: {:.0} %\n\n",
+                 {:.2} (samples {:.4}, photos {:.4}; the photos without their sensor noise \
+                 {:.4}, ratio {:.2}); layouts with day, dusk and night among their samples: \
+                 {:.0} %\n\n",
                 f.best_psnr_db,
                 f.best_distance,
                 f.sharpness_ratio,
                 f.sample_sharpness,
                 f.photo_sharpness,
+                f.noise_free_photo_sharpness,
+                f.noise_free_photo_sharpness / f.photo_sharpness.max(f64::MIN_POSITIVE),
                 self.all_times_of_day * 100.0,
                 k = self.samples_per_layout
             ))

@@ -55,6 +55,13 @@ fn render_scene(seed: u64, index: u64, height: usize, width: usize) -> (SceneFac
     (factors, r)
 }
 
+/// The photo of [`generate_scene`]`(seed, index, height, width)` before its sensor noise (RGB8):
+/// what a model that painted the scene exactly, but not the noise no layout can predict, would
+/// render. Evaluation compares samples' sharpness with it too.
+pub fn generate_scene_noise_free(seed: u64, index: u64, height: usize, width: usize) -> Vec<u8> {
+    render_scene(seed, index, height, width).1.noise_free
+}
+
 /// Sample `index` of the dataset with `seed` at `height x width` (any size; 1:2 is typical).
 /// A pure function: the same arguments give the same bytes.
 pub fn generate_scene(seed: u64, index: u64, height: usize, width: usize) -> SynthSample {

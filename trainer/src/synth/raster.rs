@@ -147,6 +147,8 @@ pub(super) fn coverage(a: f32, fp: f32, c: f32, hw: f32) -> f32 {
 
 pub(super) struct Rendered {
     pub(super) image: Vec<u8>,
+    /// The same colours before sensor noise, quantised to RGB8.
+    pub(super) noise_free: Vec<u8>,
     pub(super) labels: Vec<u8>,
     /// Car-body instance map (read by the tests).
     #[cfg_attr(not(test), allow(dead_code))]

@@ -55,8 +55,14 @@ pub(super) fn render(
         draw_car(&mut cv, &scene.cam, &scene.light, c);
     }
     let image = sensor_noise(&cv, scene.key);
+    let noise_free = cv
+        .rgb
+        .iter()
+        .flat_map(|c| c.map(|v| v.round().clamp(0.0, 255.0) as u8))
+        .collect();
     Rendered {
         image,
+        noise_free,
         labels: cv.lab,
         inst: cv.inst,
     }

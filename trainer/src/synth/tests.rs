@@ -347,3 +347,29 @@ fn scene_is_perspective_consistent() {
         );
     }
 }
+
+#[test]
+fn the_noise_free_photo_is_the_photo_without_its_sensor_noise() {
+    let (h, w) = (64, 128);
+    for index in 0..3 {
+        let noisy = generate_scene(7, index, h, w).image;
+        let clean = generate_scene_noise_free(7, index, h, w);
+        assert_eq!(clean, generate_scene_noise_free(7, index, h, w));
+        assert_eq!(clean.len(), noisy.len());
+        // Noise: 6 levels of luminance and 1.5 of chroma at most, then rounding (and clamping,
+        // which only brings the two closer).
+        let worst = noisy
+            .iter()
+            .zip(&clean)
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .max()
+            .unwrap();
+        assert!(worst <= 8, "scene {index}: {worst} levels apart");
+        assert!(noisy != clean, "scene {index}: no noise");
+        let sharp = |im: &[u8]| crate::evaluate::sharpness(im, h, w);
+        assert!(
+            sharp(&clean) < sharp(&noisy),
+            "scene {index}: noise adds gradient"
+        );
+    }
+}
