@@ -95,11 +95,97 @@ pub struct TrainingConfig {
     pub adaptive_force: Option<usize>,
 }
 
+/// Which settings `cimle train` and `cimle compare` start from (`--recipe`); every flag given
+/// overrides its part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipe {
+    /// What docs/TRAINING.md's study measured best on 2 CPU cores at 64x128, on the built-in
+    /// scenes: no dataset or loss rebalancing (both over-drew dusk and night), the global code,
+    /// no encoder re-initialisation, four pairs a step, lr / 10 for the last two rounds, the
+    /// half-width random-feature VGG-19, and 20 rounds for the small preset. The small preset's
+    /// default.
+    Study,
+    /// The released code's settings on the preset's budget ([`TrainingConfig::for_preset`]):
+    /// both rebalancings, no global code, a new noise encoder and lr / 10 after round 6, a
+    /// batch of one, the full-width VGG-19. The default of the presets the study did not
+    /// measure (tiny, browser, paper).
+    Released,
+}
+
+impl Recipe {
+    /// The recipe a preset starts from when `--recipe` is not given.
+    pub fn default_for(preset: Preset) -> Self {
+        match preset {
+            Preset::Small => Recipe::Study,
+            Preset::Tiny | Preset::Browser | Preset::Paper => Recipe::Released,
+        }
+    }
+
+    /// Channel divisor of the random-feature VGG-19 the distance uses (`--vgg-width-div`).
+    pub fn vgg_width_div(self) -> usize {
+        match self {
+            Recipe::Study => 2,
+            Recipe::Released => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::Study => "study",
+            Recipe::Released => "released",
+        }
+    }
+}
+
+impl std::fmt::Display for Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Pairs per Adam step in the study recipe: four pairs a step beat four times the steps of
+/// one pair (docs/TRAINING.md, third batch).
+pub const STUDY_BATCH_SIZE: usize = 4;
+/// Rounds of the small preset in the study recipe: 20 rounds of 4 pairs a step fit the
+/// quick-start's 20 minutes on 2 cores (11.6 min) and did better than 16 on PSNR, sharpness
+/// and, on average over two runs, mean TV (docs/TRAINING.md, fourth batch).
+pub const STUDY_SMALL_ROUNDS: usize = 20;
+/// Rounds at the end of a study-recipe run trained at lr / 10 (docs/TRAINING.md, third batch).
+pub const STUDY_DECAYED_ROUNDS: usize = 2;
+
 impl TrainingConfig {
-    /// `cimle train`'s defaults for a preset: its generator and the CPU quick-start budget of
-    /// the small presets (docs/TRAINING.md), the released schedule for the large ones; a batch
-    /// of 1, and as released a new noise encoder and lr / 10 after round 6 (of 16), except for
-    /// the tiny preset's two rounds.
+    /// `cimle train`'s defaults for a preset and a recipe: the preset's budget
+    /// ([`Self::for_preset`]) with the recipe's settings. The study's lr drop comes
+    /// [`STUDY_DECAYED_ROUNDS`] before the recipe's last round; a run given other `--rounds`
+    /// keeps that round unless `--lr-decay-after` moves it, so that `--resume` with more rounds
+    /// continues the same schedule.
+    pub fn for_recipe(preset: Preset, recipe: Recipe) -> Self {
+        let config = Self::for_preset(preset);
+        match recipe {
+            Recipe::Released => config,
+            Recipe::Study => {
+                let rounds = match preset {
+                    Preset::Small => STUDY_SMALL_ROUNDS,
+                    Preset::Tiny | Preset::Browser | Preset::Paper => config.rounds,
+                };
+                let decay = rounds.saturating_sub(STUDY_DECAYED_ROUNDS);
+                let mut config = config;
+                config.generator = config.generator.clone().with_global_code(Some(true));
+                config
+                    .with_rounds(rounds)
+                    .with_batch_size(STUDY_BATCH_SIZE)
+                    .with_reinit_after_rounds(None)
+                    .with_lr_decay_after_rounds((decay > 0).then_some(decay))
+                    .with_dataset_rebalance(false)
+                    .with_loss_rebalance(false)
+            }
+        }
+    }
+
+    /// The released recipe for a preset: its generator and the CPU quick-start budget of the
+    /// small presets (docs/TRAINING.md), the released schedule for the large ones; a batch of
+    /// 1, and as released a new noise encoder and lr / 10 after round 6 (of 16), except for the
+    /// tiny preset's two rounds.
     pub fn for_preset(preset: Preset) -> Self {
         let (rounds, images_per_round, candidates, steps_per_round) = match preset {
             Preset::Tiny => (2, 8, 4, 10),

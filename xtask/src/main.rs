@@ -155,25 +155,9 @@ fn quickstart() -> Result<()> {
         "synth",
         "--preset",
         "small",
-        // A narrower random-feature VGG-19 halves the CPU time, and the rarity mask, which
-        // weighs a road pixel ~1/1000 of a sign pixel, starves the common classes in a
-        // 15-minute run (README, "The quick-start"). Dataset rebalancing over-draws night and
-        // dusk and made every code paint dusk; a global code lets a code set one sky for the
-        // whole image; the released schedule's encoder reset after round 6 only hurts a run this
-        // short. Four pairs a step beat four times the rounds at one pair a step, and the last
-        // two rounds at lr / 10 sharpen the samples (docs/TRAINING.md has the measured study).
-        "--vgg-width-div",
-        "2",
-        "--no-loss-rebalance",
-        "--no-dataset-rebalance",
-        "--global-code",
-        "on",
-        "--reinit-after",
-        "0",
-        "--batch-size",
-        "4",
-        "--lr-decay-after",
-        "14",
+        // The small preset's default recipe is docs/TRAINING.md's study (no rebalancing, a
+        // global code, four pairs a step, no encoder reset, lr / 10 for the last two rounds, a
+        // half-width random-feature VGG-19); `--recipe released` is the released code's.
         "--eval-every",
         "4",
         "--out",

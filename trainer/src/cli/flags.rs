@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::values::{self, BenchCase, LabelFormatFlag, PresetFlag, Size, Switch};
+use super::values::{self, BenchCase, LabelFormatFlag, PresetFlag, RecipeFlag, Size, Switch};
 use crate::backend::Backend;
 use crate::method::Method;
 use crate::perceptual::LayerWeightsChoice;
@@ -66,8 +66,9 @@ pub struct VggFlags {
     #[arg(long, env = "CIMLE_VGG19")]
     pub vgg19: Option<PathBuf>,
     /// Channel divisor of the random-feature VGG-19 (1 = full width; ignored with --vgg19).
-    #[arg(long, default_value_t = 1)]
-    pub vgg_width_div: usize,
+    /// Default: 1; in `train` and `compare`, the recipe's (study 2, released 1).
+    #[arg(long)]
+    pub vgg_width_div: Option<usize>,
 }
 
 /// What a training run learns from and its budget: shared by `train` and `compare`.
@@ -79,6 +80,13 @@ pub struct BudgetFlags {
     /// Generator preset.
     #[arg(long, value_enum, default_value_t = PresetFlag::Small)]
     pub preset: PresetFlag,
+    /// The settings to start from; the flags below override their parts. study: what
+    /// docs/TRAINING.md measured best on 2 CPU cores (no rebalancing, global code on, batch 4,
+    /// no encoder reset, lr / 10 for the last 2 rounds, VGG width / 2); released: the released
+    /// code's settings on the preset's budget. Default: study with --preset small, else
+    /// released.
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeFlag>,
     /// Rounds of select-then-train.
     #[arg(long)]
     pub rounds: Option<usize>,
@@ -128,8 +136,9 @@ pub struct BudgetFlags {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Feed the noise encoder the code's global component too (see `GeneratorConfig::global_code`).
-    #[arg(long, value_enum, default_value_t = Switch::Off)]
-    pub global_code: Switch,
+    /// Default: the recipe's (study on, released off).
+    #[arg(long, value_enum)]
+    pub global_code: Option<Switch>,
     /// Classes present in fewer images get no rarity KDE.
     #[arg(long, default_value_t = crate::rebalance::DEFAULT_MIN_IMAGES)]
     pub rarity_min_images: usize,
@@ -172,10 +181,18 @@ pub struct TrainFlags {
     /// adaptive-imle: rounds after which an image's code is replaced anyway.
     #[arg(long)]
     pub adaptive_force: Option<usize>,
-    /// Draw S uniformly instead of in proportion to rarity (supplementary appendix A).
+    /// Dataset rebalancing (supplementary appendix A): on draws S in proportion to rarity,
+    /// off uniformly. Default: the recipe's (study off, released on).
+    #[arg(long, value_enum, conflicts_with = "no_dataset_rebalance")]
+    pub dataset_rebalance: Option<Switch>,
+    /// Loss rebalancing: on weighs the distance by the rarity mask, off uses the plain
+    /// distance. Default: the recipe's (study off, released on).
+    #[arg(long, value_enum, conflicts_with = "no_loss_rebalance")]
+    pub loss_rebalance: Option<Switch>,
+    /// The same as --dataset-rebalance off.
     #[arg(long)]
     pub no_dataset_rebalance: bool,
-    /// Use the plain distance instead of the rarity-masked one.
+    /// The same as --loss-rebalance off.
     #[arg(long)]
     pub no_loss_rebalance: bool,
     /// Measure the generator after every N rounds (and after the last) on held-out built-in
@@ -197,9 +214,9 @@ pub struct TrainFlags {
 
 #[derive(Args, Debug, Clone)]
 pub struct CompareFlags {
-    /// Output folder: a run folder per method (cimle, cimle-no-dataset-rebalance,
-    /// cimle-no-loss-rebalance, crn, crn-rebalanced), report.md, report.json, metrics.png,
-    /// samples.png, frames.png. Finished runs found there are skipped, interrupted ones resumed.
+    /// Output folder: a run folder per compared run (cimle and crn with the recipe's
+    /// rebalancing; cimle-rebalanced and crn-rebalanced, or with --recipe released the
+    /// rebalancing ablations), report.md, report.json, metrics.png, samples.png, frames.png. Finished runs found there are skipped, interrupted ones resumed.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]

@@ -1,10 +1,11 @@
 //! Flag values with a fixed set of choices or a format of their own, parsed by clap: presets,
-//! label formats, on/off, layer weights, sizes and the bench cases.
+//! recipes, label formats, on/off, layer weights, sizes and the bench cases.
 
 use cimle::config::Preset;
 use cimle::label_png::LabelFormat;
 use clap::ValueEnum;
 
+use crate::config::Recipe;
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};
 
 /// `--preset`: the generator's size ([`Preset`]).
@@ -23,6 +24,22 @@ impl From<PresetFlag> for Preset {
             PresetFlag::Small => Preset::Small,
             PresetFlag::Browser => Preset::Browser,
             PresetFlag::Paper => Preset::Paper,
+        }
+    }
+}
+
+/// `--recipe`: the settings a run starts from ([`Recipe`]).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipeFlag {
+    Study,
+    Released,
+}
+
+impl From<RecipeFlag> for Recipe {
+    fn from(r: RecipeFlag) -> Self {
+        match r {
+            RecipeFlag::Study => Recipe::Study,
+            RecipeFlag::Released => Recipe::Released,
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn bench(f: &BenchFlags) -> Result<()> {
     }
     let preset = Preset::from(f.preset);
     let device = Device::flex();
-    let vgg = build_vgg(&vgg_source(&f.vgg)?, &device)?;
+    let vgg = build_vgg(&vgg_source(&f.vgg, 1)?, &device)?;
     if let Some(dir) = &f.write_fixture {
         write_fixture(dir, preset, &vgg)
             .with_context(|| format!("writing the bench fixture {}", dir.display()))?;

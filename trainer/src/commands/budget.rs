@@ -8,7 +8,7 @@ use cimle::config::Preset;
 use super::checks::{at_least, at_most, positive, synth_count};
 use crate::backend::Backend;
 use crate::cli::flags::{BudgetFlags, VggFlags};
-use crate::config::TrainingConfig;
+use crate::config::{Recipe, TrainingConfig};
 use crate::data::source::DataSource;
 use crate::data::{LoadOptions, Pair};
 use crate::perceptual::{LayerWeights, LayerWeightsChoice};
@@ -24,6 +24,8 @@ pub const MAX_SELECTION_BATCH: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct Budget {
     pub preset: Preset,
+    /// The settings the flags started from.
+    pub recipe: Recipe,
     /// The preset's defaults with every flag that overrides them; `data` and `distance` (the
     /// descriptions) are filled in by [`Budget::prepare`].
     pub config: TrainingConfig,
@@ -33,20 +35,18 @@ pub struct Budget {
     pub layer_weights: LayerWeightsChoice,
 }
 
-/// `--vgg19` / `--vgg-width-div`, checked.
-pub fn vgg_source(f: &VggFlags) -> Result<VggSource> {
+/// `--vgg19` / `--vgg-width-div` (`default_div` when not given), checked.
+pub fn vgg_source(f: &VggFlags, default_div: usize) -> Result<VggSource> {
     match &f.vgg19 {
         Some(path) => Ok(VggSource::Torchvision(path.clone())),
         None => {
-            if f.vgg_width_div == 0 || 64 % f.vgg_width_div != 0 {
+            let width_div = f.vgg_width_div.unwrap_or(default_div);
+            if width_div == 0 || 64 % width_div != 0 {
                 bail!(
-                    "--vgg-width-div {}: give a divisor of 64 (1, 2, 4, 8, 16, 32 or 64)",
-                    f.vgg_width_div
+                    "--vgg-width-div {width_div}: give a divisor of 64 (1, 2, 4, 8, 16, 32 or 64)"
                 );
             }
-            Ok(VggSource::Random {
-                width_div: f.vgg_width_div,
-            })
+            Ok(VggSource::Random { width_div })
         }
     }
 }
@@ -60,11 +60,15 @@ pub fn build_vgg(source: &VggSource, device: &burn::tensor::Device) -> Result<Vg
 }
 
 impl Budget {
-    /// Checks the flags and sets the run's config from the preset's defaults
-    /// ([`TrainingConfig::for_preset`]) and the flags given.
+    /// Checks the flags and sets the run's config from the recipe's defaults for the preset
+    /// ([`TrainingConfig::for_recipe`]) and the flags given.
     pub fn from_flags(f: &BudgetFlags) -> Result<Self> {
         let preset = Preset::from(f.preset);
-        let mut config = TrainingConfig::for_preset(preset);
+        let recipe = f
+            .recipe
+            .map(Recipe::from)
+            .unwrap_or(Recipe::default_for(preset));
+        let mut config = TrainingConfig::for_recipe(preset, recipe);
         let reasons = [
             (f.rounds, "--rounds", "a run needs a round"),
             (
@@ -111,9 +115,12 @@ impl Budget {
         if let Some(r) = f.lr_decay_after {
             config.lr_decay_after_rounds = (r > 0).then_some(r);
         }
-        config.generator = config
-            .generator
-            .with_global_code(f.global_code.is_on().then_some(true));
+        if let Some(global) = f.global_code {
+            // Off is written as absent, the released architecture's value in older configs.
+            config.generator = config
+                .generator
+                .with_global_code(global.is_on().then_some(true));
+        }
         let config = config
             .with_selection_batch(f.selection_batch)
             .with_seed(f.seed)
@@ -132,10 +139,11 @@ impl Budget {
         }
         Ok(Self {
             preset,
+            recipe,
             config,
             data,
             backend: f.backend,
-            vgg: vgg_source(&f.vgg)?,
+            vgg: vgg_source(&f.vgg, recipe.vgg_width_div())?,
             layer_weights: f.layer_weights,
         })
     }
@@ -229,12 +237,17 @@ mod tests {
         Budget::from_flags(&parse_flags::<BudgetFlags>(args)?)
     }
 
+    fn json(c: &TrainingConfig) -> serde_json::Value {
+        serde_json::to_value(c).unwrap()
+    }
+
     #[test]
     fn the_preset_gives_the_defaults_and_flags_override_them() {
         let b = budget(&[]).unwrap();
-        assert_eq!(b.preset, Preset::Small);
-        let d = TrainingConfig::for_preset(Preset::Small);
+        assert_eq!((b.preset, b.recipe), (Preset::Small, Recipe::Study));
+        let d = TrainingConfig::for_recipe(Preset::Small, Recipe::Study);
         assert_eq!((b.config.rounds, b.config.lr), (d.rounds, d.lr));
+        assert_eq!(b.vgg, VggSource::Random { width_div: 2 });
         assert_eq!(
             b.data,
             DataSource::Synth {
@@ -270,6 +283,79 @@ mod tests {
         assert_eq!((b.config.reinit_after_rounds, b.config.seed), (None, 9));
         let b = budget(&["--preset", "small", "--reinit-after", "3"]).unwrap();
         assert_eq!(b.config.reinit_after_rounds, Some(3));
+    }
+
+    #[test]
+    fn the_recipe_sets_the_study_settings_and_flags_still_override_them() {
+        // The small preset starts from the study; the others from the released settings.
+        let study = budget(&["--preset", "small"]).unwrap().config;
+        assert_eq!(
+            (
+                study.rounds,
+                study.batch_size,
+                study.reinit_after_rounds,
+                study.lr_decay_after_rounds
+            ),
+            (20, 4, None, Some(18))
+        );
+        assert!(study.generator.has_global_code());
+        assert!(!study.dataset_rebalance && !study.loss_rebalance);
+        for preset in ["tiny", "browser", "paper"] {
+            let b = budget(&["--preset", preset]).unwrap();
+            assert_eq!(b.recipe, Recipe::Released, "{preset}");
+            assert_eq!(
+                json(&b.config),
+                json(&TrainingConfig::for_preset(b.preset)),
+                "{preset}: the released settings"
+            );
+            assert_eq!(b.vgg, VggSource::Random { width_div: 1 });
+        }
+        // One flag away: the released settings of the small preset.
+        let b = budget(&["--recipe", "released"]).unwrap();
+        assert_eq!(
+            json(&b.config),
+            json(&TrainingConfig::for_preset(Preset::Small))
+        );
+        assert_eq!(b.vgg, VggSource::Random { width_div: 1 });
+        let released = &b.config;
+        assert_eq!(
+            (released.batch_size, released.reinit_after_rounds),
+            (1, Some(6))
+        );
+        assert!(released.dataset_rebalance && released.loss_rebalance);
+        assert!(!released.generator.has_global_code());
+        // The study on a large preset: its settings on that preset's budget.
+        let b = budget(&["--preset", "browser", "--recipe", "study"]).unwrap();
+        assert_eq!(
+            (
+                b.config.rounds,
+                b.config.batch_size,
+                b.config.lr_decay_after_rounds
+            ),
+            (16, 4, Some(14))
+        );
+        // Flags override the recipe's parts.
+        let b = budget(&[
+            "--global-code",
+            "off",
+            "--batch-size",
+            "1",
+            "--lr-decay-after",
+            "0",
+            "--reinit-after",
+            "6",
+            "--vgg-width-div",
+            "4",
+        ])
+        .unwrap();
+        let c = &b.config;
+        assert!(!c.generator.has_global_code());
+        assert_eq!(c.generator, Preset::Small.config());
+        assert_eq!(
+            (c.batch_size, c.lr_decay_after_rounds, c.reinit_after_rounds),
+            (1, None, Some(6))
+        );
+        assert_eq!(b.vgg, VggSource::Random { width_div: 4 });
     }
 
     #[test]

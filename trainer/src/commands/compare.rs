@@ -1,4 +1,4 @@
-//! `cimle compare`: the flags checked into [`CompareSettings`], then the five runs and their
+//! `cimle compare`: the flags checked into [`CompareSettings`], then the runs and their
 //! report ([`run_compare`]).
 
 use std::path::PathBuf;

@@ -23,7 +23,7 @@ fn read_photo(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
 /// Prints `L(A, B)` and its terms (a table, or JSON with `--json`); B is resized (area) to A's
 /// size when they differ.
 pub fn distance(f: &DistanceFlags) -> Result<()> {
-    let vgg = vgg_source(&f.vgg)?;
+    let vgg = vgg_source(&f.vgg, 1)?;
     let (a, ah, aw) = read_photo(&f.a)?;
     let (mut b, bh, bw) = read_photo(&f.b)?;
     if (ah, aw) != (bh, bw) {

@@ -45,7 +45,7 @@ impl EvaluateSettings {
             layouts: f.layouts,
             samples: f.samples,
             seed: f.seed,
-            vgg: vgg_source(&f.vgg)?,
+            vgg: vgg_source(&f.vgg, 1)?,
         })
     }
 }

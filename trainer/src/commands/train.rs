@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::budget::Budget;
 use super::checks::{at_least, non_negative, renders};
 use crate::cli::flags::TrainFlags;
+use crate::cli::values::Switch;
 use crate::cpu_vgg::CpuDistance;
 use crate::fs::prepare_dir;
 use crate::method::Method;
@@ -58,6 +59,16 @@ impl TrainSettings {
                 "a code is replaced after some rounds",
             )?;
         }
+        let dataset_rebalance = switch_or(
+            f.dataset_rebalance,
+            f.no_dataset_rebalance,
+            budget.config.dataset_rebalance,
+        );
+        let loss_rebalance = switch_or(
+            f.loss_rebalance,
+            f.no_loss_rebalance,
+            budget.config.loss_rebalance,
+        );
         budget.config = budget
             .config
             .with_method(f.method)
@@ -67,8 +78,8 @@ impl TrainSettings {
             .with_adaptive_gamma(f.adaptive_gamma)
             .with_adaptive_staleness(f.adaptive_staleness)
             .with_adaptive_force(f.adaptive_force)
-            .with_dataset_rebalance(!f.no_dataset_rebalance)
-            .with_loss_rebalance(!f.no_loss_rebalance);
+            .with_dataset_rebalance(dataset_rebalance)
+            .with_loss_rebalance(loss_rebalance);
         let eval = if f.eval_every > 0 {
             at_least(
                 "--eval-samples",
@@ -105,6 +116,14 @@ impl TrainSettings {
     }
 }
 
+/// `--X on|off`, else off when `--no-X` is given, else the recipe's `default`.
+fn switch_or(switch: Option<Switch>, no: bool, default: bool) -> bool {
+    match switch {
+        Some(s) => s.is_on(),
+        None => !no && default,
+    }
+}
+
 /// Trains: checks that `--out` can be written, loads the data and the distance, then runs.
 pub fn train(s: &TrainSettings) -> Result<()> {
     prepare_dir("--out", &s.out)?;
@@ -123,9 +142,11 @@ pub fn train(s: &TrainSettings) -> Result<()> {
     );
     let on = |b: bool| if b { "on" } else { "off" };
     eprintln!(
-        "  rebalancing: dataset {}, loss {}",
+        "  recipe {} (docs/TRAINING.md); rebalancing: dataset {}, loss {}; global code {}",
+        s.budget.recipe,
         on(config.dataset_rebalance),
-        on(config.loss_rebalance)
+        on(config.loss_rebalance),
+        on(config.generator.has_global_code())
     );
     match config.method {
         Method::Cimle | Method::RsImle | Method::AdaptiveImle => eprintln!(
@@ -196,6 +217,8 @@ mod tests {
         let s = settings(&[
             "--method",
             "rs-imle",
+            "--recipe",
+            "released",
             "--no-loss-rebalance",
             "--mask-temper",
             "0.5",
@@ -206,6 +229,24 @@ mod tests {
         assert!(c.dataset_rebalance && !c.loss_rebalance);
         assert_eq!(c.mask_temper, Some(0.5));
         assert_eq!(s.eval, None);
+        // The study recipe rebalances nothing unless asked; --X on|off beats the recipe.
+        let rebalancing = |args: &[&str]| {
+            let c = settings(args).unwrap().budget.config;
+            (c.dataset_rebalance, c.loss_rebalance)
+        };
+        assert_eq!(rebalancing(&[]), (false, false));
+        assert_eq!(rebalancing(&["--dataset-rebalance", "on"]), (true, false));
+        assert_eq!(rebalancing(&["--loss-rebalance", "on"]), (false, true));
+        assert_eq!(
+            rebalancing(&["--recipe", "released", "--dataset-rebalance", "off"]),
+            (false, true)
+        );
+        assert_eq!(
+            rebalancing(&["--recipe", "released", "--no-dataset-rebalance"]),
+            (false, true)
+        );
+        let both = settings(&["--dataset-rebalance", "on", "--no-dataset-rebalance"]);
+        assert!(both.is_err(), "a switch and its --no- form conflict");
         let s = settings(&["--eval-every", "2"]).unwrap();
         assert_eq!(
             s.eval,

@@ -2,16 +2,20 @@
 //! trained with the same rebalancing still lack diversity"; supplementary B, figure 1, and the
 //! temporal consistency of figure 4).
 //!
-//! Five runs on the same data and the same budget ([`compared_runs`]), trained one after another
-//! with [`train_run`] into `OUT/<name>/`:
+//! Four or five runs on the same data and the same budget ([`compared_runs`]), trained one
+//! after another with [`train_run`] into `OUT/<name>/`. `cimle` and `crn` keep the recipe's
+//! rebalancing (the study's: none); the others vary it:
 //!
 //! | name                         | method | dataset rebalancing | loss rebalancing |
 //! |------------------------------|--------|---------------------|------------------|
-//! | `cimle`                      | cIMLE  | on                  | on               |
-//! | `cimle-no-dataset-rebalance` | cIMLE  | off                 | on               |
-//! | `cimle-no-loss-rebalance`    | cIMLE  | on                  | off              |
-//! | `crn`                        | CRN    | off                 | off              |
+//! | `cimle`                      | cIMLE  | the recipe's        | the recipe's     |
+//! | `crn`                        | CRN    | the recipe's        | the recipe's     |
+//! | `cimle-rebalanced`           | cIMLE  | on                  | on               |
 //! | `crn-rebalanced`             | CRN    | on                  | on               |
+//!
+//! With both rebalancings on in the recipe (`--recipe released`), the last two rows are instead
+//! `cimle-no-dataset-rebalance` (off, on), `cimle-no-loss-rebalance` (on, off) and
+//! `crn-no-rebalance` (off, off).
 //!
 //! CRN is the regression baseline ([`Method::Crn`]): the same generator with the zero code and
 //! no selection. Every run takes the same rounds x steps x batch gradient steps with the same lr
@@ -98,9 +102,12 @@ pub struct ComparedRun {
     pub config: TrainingConfig,
 }
 
-/// The five runs of the comparison, all from `base` (its method and rebalancing flags are
-/// replaced; everything else, the budget and lr schedule included, is kept, so every run takes
-/// `base.gradient_steps()` steps of `base.batch_size` pairs).
+/// The runs of the comparison, all from `base` (its method and rebalancing flags are replaced;
+/// everything else, the budget and lr schedule included, is kept, so every run takes
+/// `base.gradient_steps()` steps of `base.batch_size` pairs): `cimle` and `crn` with `base`'s
+/// rebalancing, then both with the paper's (dataset and loss rebalancing on) when `base` has
+/// another, or, when `base` is the paper's, the appendix's two one-sided ablations and CRN
+/// without rebalancing.
 pub fn compared_runs(base: &TrainingConfig) -> Vec<ComparedRun> {
     let run = |name, method, dataset, loss| ComparedRun {
         name,
@@ -110,13 +117,24 @@ pub fn compared_runs(base: &TrainingConfig) -> Vec<ComparedRun> {
             .with_dataset_rebalance(dataset)
             .with_loss_rebalance(loss),
     };
-    vec![
-        run("cimle", Method::Cimle, true, true),
-        run("cimle-no-dataset-rebalance", Method::Cimle, false, true),
-        run("cimle-no-loss-rebalance", Method::Cimle, true, false),
-        run("crn", Method::Crn, false, false),
-        run("crn-rebalanced", Method::Crn, true, true),
-    ]
+    let (dataset, loss) = (base.dataset_rebalance, base.loss_rebalance);
+    let mut runs = vec![
+        run("cimle", Method::Cimle, dataset, loss),
+        run("crn", Method::Crn, dataset, loss),
+    ];
+    if dataset && loss {
+        runs.extend([
+            run("cimle-no-dataset-rebalance", Method::Cimle, false, true),
+            run("cimle-no-loss-rebalance", Method::Cimle, true, false),
+            run("crn-no-rebalance", Method::Crn, false, false),
+        ]);
+    } else {
+        runs.extend([
+            run("cimle-rebalanced", Method::Cimle, true, true),
+            run("crn-rebalanced", Method::Crn, true, true),
+        ]);
+    }
+    runs
 }
 
 /// What `cimle compare` measures and draws, besides the training settings.
@@ -203,7 +221,7 @@ pub(super) struct Measured {
     header: WeightsHeader,
 }
 
-/// Trains (or skips, or resumes) the five runs of [`compared_runs`]`(base)` on `inputs`, then
+/// Trains (or skips, or resumes) the runs of [`compared_runs`]`(base)` on `inputs`, then
 /// measures them and writes the reports into `options.out` (see the module docs). Runs that
 /// rebalance need `inputs.rarity` (without it they train as if rebalancing were off, as
 /// [`train_run`] does). Diversity is measured with `inputs.vgg` under the paper's layer weights,
@@ -433,6 +451,7 @@ mod tests {
             .with_reinit_after_rounds(Some(2))
             .with_method(Method::Crn)
             .with_dataset_rebalance(false)
+            .with_loss_rebalance(false)
     }
 
     /// Budget parity: every compared run, CRN or cIMLE, takes the same gradient steps of the same
@@ -445,13 +464,7 @@ mod tests {
         let names: Vec<&str> = runs.iter().map(|r| r.name).collect();
         assert_eq!(
             names,
-            [
-                "cimle",
-                "cimle-no-dataset-rebalance",
-                "cimle-no-loss-rebalance",
-                "crn",
-                "crn-rebalanced"
-            ]
+            ["cimle", "crn", "cimle-rebalanced", "crn-rebalanced"]
         );
         let flags: Vec<(Method, bool, bool)> = runs
             .iter()
@@ -466,14 +479,39 @@ mod tests {
         assert_eq!(
             flags,
             [
-                (Method::Cimle, true, true),
-                (Method::Cimle, false, true),
-                (Method::Cimle, true, false),
+                (Method::Cimle, false, false),
                 (Method::Crn, false, false),
+                (Method::Cimle, true, true),
                 (Method::Crn, true, true),
             ]
         );
-        let crn = &runs[3].config;
+        // The paper's rebalancing as the base: the appendix's ablations instead.
+        let rebalanced = base
+            .clone()
+            .with_dataset_rebalance(true)
+            .with_loss_rebalance(true);
+        let flags: Vec<(&str, Method, bool, bool)> = compared_runs(&rebalanced)
+            .iter()
+            .map(|r| {
+                (
+                    r.name,
+                    r.config.method,
+                    r.config.dataset_rebalance,
+                    r.config.loss_rebalance,
+                )
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("cimle", Method::Cimle, true, true),
+                ("crn", Method::Crn, true, true),
+                ("cimle-no-dataset-rebalance", Method::Cimle, false, true),
+                ("cimle-no-loss-rebalance", Method::Cimle, true, false),
+                ("crn-no-rebalance", Method::Crn, false, false),
+            ]
+        );
+        let crn = &runs[1].config;
         for run in &runs {
             let c = &run.config;
             assert_eq!(c.gradient_steps(), 21, "{}", run.name);

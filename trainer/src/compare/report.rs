@@ -18,6 +18,8 @@ pub struct Budget {
     pub gradient_steps: usize,
     pub lr: f64,
     pub reinit_after_rounds: Option<usize>,
+    /// lr / 10 from this round on, without a new noise encoder.
+    pub lr_decay_after_rounds: Option<usize>,
     /// m, for the cIMLE runs (CRN selects nothing).
     pub candidates: usize,
 }
@@ -33,7 +35,24 @@ impl Budget {
             gradient_steps: base.gradient_steps(),
             lr: base.lr,
             reinit_after_rounds: base.reinit_after_rounds,
+            lr_decay_after_rounds: base.lr_decay_after_rounds,
             candidates: base.candidates,
+        }
+    }
+
+    /// The lr schedule in words.
+    pub fn lr_schedule(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = self.reinit_after_rounds {
+            parts.push(format!("/ 10 and a new noise encoder after round {r}"));
+        }
+        if let Some(r) = self.lr_decay_after_rounds {
+            parts.push(format!("/ 10 from round {} on", r + 1));
+        }
+        if parts.is_empty() {
+            "no drop".into()
+        } else {
+            parts.join("; ")
         }
     }
 }
@@ -138,6 +157,26 @@ impl CompareReport {
         out
     }
 
+    /// cIMLE against CRN trained with the same settings (the runs `cimle` and `crn`): mean TV
+    /// distance and rare-mode recall of each, and by how much cIMLE is better (`None` without
+    /// factor measurements).
+    pub fn headline(&self) -> Option<String> {
+        let find = |name: &str| self.runs.iter().find(|r| r.name == name);
+        let (c, r) = (find("cimle")?, find("crn")?);
+        let (c_tv, r_tv) = (c.mean_tv?, r.mean_tv?);
+        let (c_rare, r_rare) = (c.rare_recall?, r.rare_recall?);
+        let verdict = |better: bool| if better { "better" } else { "not better" };
+        Some(format!(
+            "cIMLE against CRN with the same settings: mean TV distance {c_tv:.3} against \
+             {r_tv:.3} ({} by {:.3}); rare-mode recall {c_rare:.2} against {r_rare:.2} ({} by \
+             {:.2}).",
+            verdict(c_tv < r_tv),
+            (r_tv - c_tv).abs(),
+            verdict(c_rare > r_rare),
+            (c_rare - r_rare).abs(),
+        ))
+    }
+
     /// The whole report as Markdown.
     pub fn markdown(&self) -> String {
         let b = &self.budget;
@@ -155,10 +194,7 @@ impl CompareReport {
             b.gradient_steps,
             b.images_per_round,
             b.lr,
-            b.reinit_after_rounds
-                .map_or("no drop".to_string(), |r| format!(
-                    "/ 10 and a new noise encoder after round {r}"
-                )),
+            b.lr_schedule(),
             b.candidates,
             self.training_distance,
             self.evaluation,
@@ -166,6 +202,10 @@ impl CompareReport {
         ));
         out.push_str(&self.table());
         out.push('\n');
+        if let Some(line) = self.headline() {
+            out.push_str(&line);
+            out.push_str("\n\n");
+        }
         if let Some(e) = self.runs.iter().find_map(|r| r.evaluation.as_ref()) {
             let rare: Vec<String> = e
                 .factors
