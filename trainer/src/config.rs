@@ -147,8 +147,8 @@ impl std::fmt::Display for Recipe {
 /// one pair (docs/TRAINING.md, third batch).
 pub const STUDY_BATCH_SIZE: usize = 4;
 /// Rounds of the small preset in the study recipe: 20 rounds of 4 pairs a step fit the
-/// quick-start's 20 minutes on 2 cores (11.6 min) and did better than 16 on PSNR, sharpness
-/// and, on average over two runs, mean TV (docs/TRAINING.md, fourth batch).
+/// quick-start's 20 minutes on 2 cores (11.6 min); four draws did better than the 16-round run
+/// on PSNR and sharpness and as well on mean TV (docs/TRAINING.md, fourth batch).
 pub const STUDY_SMALL_ROUNDS: usize = 20;
 /// Rounds at the end of a study-recipe run trained at lr / 10 (docs/TRAINING.md, third batch).
 pub const STUDY_DECAYED_ROUNDS: usize = 2;
