@@ -253,6 +253,22 @@ fn a_run_killed_mid_round_resumes_and_finishes() {
         .is_ok()
     );
 
+    // Other settings are refused before anything is written, each named, with the way back to
+    // the defaults of runs started before --recipe existed.
+    let other = cimle()
+        .args(tiny_train_args(&out, rounds))
+        .args(["--resume", "--recipe", "study"])
+        .output()
+        .unwrap();
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("other settings")
+            && err.contains("batch_size: the run is 1, the flags say 4")
+            && err.contains("--recipe released"),
+        "{err}"
+    );
+
     let status = cimle()
         .args(tiny_train_args(&out, rounds))
         .arg("--resume")

@@ -64,7 +64,8 @@ pub enum RunError {
     BadCheckpoint { path: PathBuf, why: String },
     #[error(
         "{} holds a run of other settings, so it cannot be resumed with these flags:\n  {}\nGive \
-         the run's flags again (more --rounds is fine), or choose another --out",
+         the run's flags again (more --rounds is fine; a run started with the defaults before \
+         --recipe existed needs --recipe released), or choose another --out",
         dir.display(),
         fields.join("\n  ")
     )]
