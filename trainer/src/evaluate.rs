@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::cpu_vgg::{CpuDistance, CpuFeatures, sample_features};
 use crate::factors::{ReadFactors, read_factors};
-use crate::synth::{Categorical, generate_scene};
+use crate::synth::{Categorical, generate_scene_with_noise_free};
 
 /// A level is "rare" when its true probability is at most this.
 pub const RARE_PROBABILITY: f64 = 0.10;
@@ -163,7 +163,7 @@ pub struct Fidelity {
     /// Mean gradient magnitude of the photos.
     pub photo_sharpness: f64,
     /// Mean gradient magnitude of the photos before their sensor noise
-    /// ([`crate::synth::generate_scene_noise_free`]): what a model that painted each scene
+    /// ([`crate::synth::generate_scene_with_noise_free`]): what a model that painted each scene
     /// exactly, but not the noise, would score. `noise_free_sharpness / photo_sharpness` is the
     /// highest sharpness ratio such a model reaches.
     pub noise_free_photo_sharpness: f64,
@@ -294,7 +294,7 @@ pub fn evaluate_on_synth(
     let (mut psnr_sum, mut dist_sum) = (0.0, 0.0);
     let (mut sample_sharp, mut photo_sharp, mut clean_sharp) = (0.0, 0.0, 0.0);
     for k in 0..layouts {
-        let scene = generate_scene(seed, k as u64, h, w);
+        let (scene, noise_free) = generate_scene_with_noise_free(seed, k as u64, h, w);
         let layout = Layout::new(h, w, scene.labels).map_err(|e| EvaluateError::Scene {
             index: k,
             why: e.to_string(),
@@ -310,11 +310,7 @@ pub fn evaluate_on_synth(
         }
         diversity += d;
         photo_sharp += sharpness(&scene.image, h, w);
-        clean_sharp += sharpness(
-            &crate::synth::generate_scene_noise_free(seed, k as u64, h, w),
-            h,
-            w,
-        );
+        clean_sharp += sharpness(&noise_free, h, w);
         sample_sharp += images.iter().map(|im| sharpness(im, h, w)).sum::<f64>() / samples as f64;
         reads.push(
             images

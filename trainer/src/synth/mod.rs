@@ -55,22 +55,28 @@ fn render_scene(seed: u64, index: u64, height: usize, width: usize) -> (SceneFac
     (factors, r)
 }
 
-/// The photo of [`generate_scene`]`(seed, index, height, width)` before its sensor noise (RGB8):
-/// what a model that painted the scene exactly, but not the noise no layout can predict, would
-/// render. Evaluation compares samples' sharpness with it too.
-pub fn generate_scene_noise_free(seed: u64, index: u64, height: usize, width: usize) -> Vec<u8> {
-    render_scene(seed, index, height, width).1.noise_free
-}
-
-/// Sample `index` of the dataset with `seed` at `height x width` (any size; 1:2 is typical).
-/// A pure function: the same arguments give the same bytes.
-pub fn generate_scene(seed: u64, index: u64, height: usize, width: usize) -> SynthSample {
+/// [`generate_scene`], and its photo before the sensor noise (RGB8), from one render: what a
+/// model that painted the scene exactly, but not the noise no layout can predict, would give.
+/// Evaluation compares samples' sharpness with it too.
+pub fn generate_scene_with_noise_free(
+    seed: u64,
+    index: u64,
+    height: usize,
+    width: usize,
+) -> (SynthSample, Vec<u8>) {
     let (factors, r) = render_scene(seed, index, height, width);
-    SynthSample {
+    let sample = SynthSample {
         image: r.image,
         labels: r.labels,
         factors,
         height,
         width,
-    }
+    };
+    (sample, r.noise_free)
+}
+
+/// Sample `index` of the dataset with `seed` at `height x width` (any size; 1:2 is typical).
+/// A pure function: the same arguments give the same bytes.
+pub fn generate_scene(seed: u64, index: u64, height: usize, width: usize) -> SynthSample {
+    generate_scene_with_noise_free(seed, index, height, width).0
 }

@@ -352,9 +352,10 @@ fn scene_is_perspective_consistent() {
 fn the_noise_free_photo_is_the_photo_without_its_sensor_noise() {
     let (h, w) = (64, 128);
     for index in 0..3 {
-        let noisy = generate_scene(7, index, h, w).image;
-        let clean = generate_scene_noise_free(7, index, h, w);
-        assert_eq!(clean, generate_scene_noise_free(7, index, h, w));
+        let (scene, clean) = generate_scene_with_noise_free(7, index, h, w);
+        assert_eq!(scene, generate_scene(7, index, h, w));
+        assert_eq!(clean, generate_scene_with_noise_free(7, index, h, w).1);
+        let noisy = scene.image;
         assert_eq!(clean.len(), noisy.len());
         // Noise: 6 levels of luminance and 1.5 of chroma at most, then rounding (and clamping,
         // which only brings the two closer).
