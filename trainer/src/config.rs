@@ -170,7 +170,7 @@ impl TrainingConfig {
                 };
                 let decay = rounds.saturating_sub(STUDY_DECAYED_ROUNDS);
                 let mut config = config;
-                config.generator = config.generator.clone().with_global_code(Some(true));
+                config.generator = config.generator.with_global_code(Some(true));
                 config
                     .with_rounds(rounds)
                     .with_batch_size(STUDY_BATCH_SIZE)

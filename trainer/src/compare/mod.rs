@@ -461,28 +461,25 @@ mod tests {
     fn compared_runs_share_one_budget() {
         let base = base();
         let runs = compared_runs(&base);
-        let names: Vec<&str> = runs.iter().map(|r| r.name).collect();
+        let described = |runs: &[ComparedRun]| -> Vec<(&str, Method, bool, bool)> {
+            runs.iter()
+                .map(|r| {
+                    (
+                        r.name,
+                        r.config.method,
+                        r.config.dataset_rebalance,
+                        r.config.loss_rebalance,
+                    )
+                })
+                .collect()
+        };
         assert_eq!(
-            names,
-            ["cimle", "crn", "cimle-rebalanced", "crn-rebalanced"]
-        );
-        let flags: Vec<(Method, bool, bool)> = runs
-            .iter()
-            .map(|r| {
-                (
-                    r.config.method,
-                    r.config.dataset_rebalance,
-                    r.config.loss_rebalance,
-                )
-            })
-            .collect();
-        assert_eq!(
-            flags,
+            described(&runs),
             [
-                (Method::Cimle, false, false),
-                (Method::Crn, false, false),
-                (Method::Cimle, true, true),
-                (Method::Crn, true, true),
+                ("cimle", Method::Cimle, false, false),
+                ("crn", Method::Crn, false, false),
+                ("cimle-rebalanced", Method::Cimle, true, true),
+                ("crn-rebalanced", Method::Crn, true, true),
             ]
         );
         // The paper's rebalancing as the base: the appendix's ablations instead.
@@ -490,19 +487,8 @@ mod tests {
             .clone()
             .with_dataset_rebalance(true)
             .with_loss_rebalance(true);
-        let flags: Vec<(&str, Method, bool, bool)> = compared_runs(&rebalanced)
-            .iter()
-            .map(|r| {
-                (
-                    r.name,
-                    r.config.method,
-                    r.config.dataset_rebalance,
-                    r.config.loss_rebalance,
-                )
-            })
-            .collect();
         assert_eq!(
-            flags,
+            described(&compared_runs(&rebalanced)),
             [
                 ("cimle", Method::Cimle, true, true),
                 ("crn", Method::Crn, true, true),
