@@ -167,6 +167,80 @@ pub struct Fidelity {
     /// exactly, but not the noise, would score. `noise_free_sharpness / photo_sharpness` is the
     /// highest sharpness ratio such a model reaches.
     pub noise_free_photo_sharpness: f64,
+    /// Mean over layouts of the PSNR of the photo's own [`flat_painting`] (every class in its
+    /// exact mean colour, row by row, without texture): the best PSNR a sample that paints no
+    /// texture can reach, however right its colours.
+    pub flat_painting_psnr_db: f64,
+    /// The best-PSNR sample's squared error ([`split_error`]), averaged over layouts: the part
+    /// from wrong colours of whole classes, row by row (8-bit units²).
+    pub best_colour_mse: f64,
+    /// ... and the part from texture: detail within a class's row that differs from the photo's.
+    pub best_texture_mse: f64,
+    /// Mean over layouts of the best sample's PSNR were its colours exact (its texture error
+    /// alone): how much of the gap to the photo is colour, how much texture.
+    pub best_psnr_with_exact_colours_db: f64,
+}
+
+/// The squared error of a sample against a photo of the same layout, split by the layout's
+/// (class, row) groups: `colour`, the error of the groups' mean colours, and `texture`, the error
+/// of what is left within each group. Both are means over the RGB values; they add up to the MSE.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorSplit {
+    pub colour_mse: f64,
+    pub texture_mse: f64,
+}
+
+/// The mean colour of every (class, row) group of an RGB8 image, per pixel and channel: the
+/// image painted flat, each class in its own colour row by row (the sky's gradient and the
+/// haze stay, the texture goes). Of all images constant on those groups, this one is the
+/// closest to `rgb` in squared error.
+pub fn flat_painting(rgb: &[u8], labels: &[u8], width: usize) -> Vec<f64> {
+    let mut sums: BTreeMap<(u8, usize), ([f64; 3], f64)> = BTreeMap::new();
+    for (i, &label) in labels.iter().enumerate() {
+        let entry = sums.entry((label, i / width.max(1))).or_default();
+        for c in 0..3 {
+            entry.0[c] += rgb[i * 3 + c] as f64;
+        }
+        entry.1 += 1.0;
+    }
+    let mut out = vec![0.0; labels.len() * 3];
+    for (i, &label) in labels.iter().enumerate() {
+        let (sum, count) = sums[&(label, i / width.max(1))];
+        for c in 0..3 {
+            out[i * 3 + c] = sum[c] / count;
+        }
+    }
+    out
+}
+
+/// Splits the squared error of `sample` against `photo` (RGB8, `labels.len()` pixels of one
+/// layout, rows of `width`) into [`ErrorSplit`]'s colour and texture parts.
+pub fn split_error(sample: &[u8], photo: &[u8], labels: &[u8], width: usize) -> ErrorSplit {
+    let (flat_s, flat_p) = (
+        flat_painting(sample, labels, width),
+        flat_painting(photo, labels, width),
+    );
+    let (mut colour, mut texture) = (0.0, 0.0);
+    for i in 0..flat_s.len() {
+        let dc = flat_s[i] - flat_p[i];
+        let dt = (sample[i] as f64 - flat_s[i]) - (photo[i] as f64 - flat_p[i]);
+        colour += dc * dc;
+        texture += dt * dt;
+    }
+    let n = flat_s.len().max(1) as f64;
+    ErrorSplit {
+        colour_mse: colour / n,
+        texture_mse: texture / n,
+    }
+}
+
+/// PSNR (dB) of a mean squared error in 8-bit units.
+fn psnr_of_mse(mse: f64) -> f64 {
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }
 
 /// PSNR (dB) of an RGB8 image against a reference of the same size.
@@ -180,11 +254,7 @@ pub fn psnr(image: &[u8], reference: &[u8]) -> f64 {
         })
         .sum::<f64>()
         / image.len().max(1) as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
+    psnr_of_mse(mse)
 }
 
 /// Mean gradient magnitude of an RGB8 image: the grey level (channel mean, 0..1) differenced
@@ -215,8 +285,9 @@ struct Measured {
     images: Vec<Vec<u8>>,
     /// Their mean pairwise distance (0 when they are identical).
     diversity: f64,
-    /// Given the layout's photo: the best PSNR of a sample against it and the smallest distance.
-    nearest: Option<(f64, f64)>,
+    /// Given the layout's photo: the best PSNR of a sample against it, that sample's index, and
+    /// the smallest distance.
+    nearest: Option<(f64, usize, f64)>,
 }
 
 /// Renders `samples` seeds (`0..samples` through [`Model::code`]: all zero codes for a CRN
@@ -243,11 +314,11 @@ fn render_and_measure(
         let target = distance.features_rgb8(&[photo], h, w);
         let d = distance.distances(&target, &features);
         let best_d = d.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
-        let best_psnr = images
-            .iter()
-            .map(|im| psnr(im, photo))
-            .fold(f64::NEG_INFINITY, f64::max);
-        (best_psnr, best_d)
+        let (best, best_psnr) = images.iter().map(|im| psnr(im, photo)).enumerate().fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, p)| if p > b.1 { (i, p) } else { b },
+        );
+        (best_psnr, best, best_d)
     });
     Ok(Measured {
         images,
@@ -292,6 +363,8 @@ pub fn evaluate_on_synth(
     let mut diversity = 0.0;
     let mut reads: Vec<Vec<ReadFactors>> = Vec::new();
     let (mut psnr_sum, mut dist_sum) = (0.0, 0.0);
+    let (mut flat_psnr, mut colour_mse, mut texture_mse, mut exact_colour_psnr) =
+        (0.0, 0.0, 0.0, 0.0);
     let (mut sample_sharp, mut photo_sharp, mut clean_sharp) = (0.0, 0.0, 0.0);
     for k in 0..layouts {
         let (scene, noise_free) = generate_scene_with_noise_free(seed, k as u64, h, w);
@@ -304,9 +377,21 @@ pub fn evaluate_on_synth(
             diversity: d,
             nearest,
         } = render_and_measure(model, distance, &layout, samples, Some(&scene.image))?;
-        if let Some((best_psnr, best_d)) = nearest {
+        if let Some((best_psnr, best, best_d)) = nearest {
             psnr_sum += best_psnr;
             dist_sum += best_d;
+            let split = split_error(&images[best], &scene.image, layout.ids(), w);
+            colour_mse += split.colour_mse;
+            texture_mse += split.texture_mse;
+            exact_colour_psnr += psnr_of_mse(split.texture_mse);
+            let flat = flat_painting(&scene.image, layout.ids(), w);
+            let flat_mse = flat
+                .iter()
+                .zip(&scene.image)
+                .map(|(&f, &p)| (f - p as f64).powi(2))
+                .sum::<f64>()
+                / flat.len().max(1) as f64;
+            flat_psnr += psnr_of_mse(flat_mse);
         }
         diversity += d;
         photo_sharp += sharpness(&scene.image, h, w);
@@ -348,6 +433,10 @@ pub fn evaluate_on_synth(
             sample_sharpness: sample_sharp / n,
             photo_sharpness: photo_sharp / n,
             noise_free_photo_sharpness: clean_sharp / n,
+            flat_painting_psnr_db: flat_psnr / n,
+            best_colour_mse: colour_mse / n,
+            best_texture_mse: texture_mse / n,
+            best_psnr_with_exact_colours_db: exact_colour_psnr / n,
         }),
         factors: vec![
             coverage("time_of_day", &times),
@@ -398,7 +487,11 @@ impl Evaluation {
                 "fidelity: best-of-{k} PSNR {:.2} dB, best-of-{k} distance {:.4}; sharpness ratio \
                  {:.2} (samples {:.4}, photos {:.4}; the photos without their sensor noise \
                  {:.4}, ratio {:.2}); layouts with day, dusk and night among their samples: \
-                 {:.0} %\n\n",
+                 {:.0} %\n\n\
+                 the best sample's squared error (8-bit units): {:.1} from the colours of whole \
+                 classes, row by row, and {:.1} from texture; with exact colours its PSNR would \
+                 be {:.2} dB. The photos painted flat (each class in its own mean colour, row by \
+                 row, no texture): {:.2} dB, the most a sample without texture can score\n\n",
                 f.best_psnr_db,
                 f.best_distance,
                 f.sharpness_ratio,
@@ -407,6 +500,10 @@ impl Evaluation {
                 f.noise_free_photo_sharpness,
                 f.noise_free_photo_sharpness / f.photo_sharpness.max(f64::MIN_POSITIVE),
                 self.all_times_of_day * 100.0,
+                f.best_colour_mse,
+                f.best_texture_mse,
+                f.best_psnr_with_exact_colours_db,
+                f.flat_painting_psnr_db,
                 k = self.samples_per_layout
             ))
         );
@@ -456,6 +553,43 @@ mod tests {
             .flat_map(|i| [if i % 2 == 0 { 0 } else { 255 }; 3])
             .collect();
         assert!((sharpness(&stripes, 4, 4) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn error_split_separates_class_colours_from_texture() {
+        // 2 rows x 4 pixels; classes 0 (left half) and 1 (right half).
+        let labels = [0u8, 0, 1, 1, 0, 0, 1, 1];
+        let photo: Vec<u8> = [10u8, 30, 100, 100, 50, 50, 200, 220]
+            .iter()
+            .flat_map(|&v| [v; 3])
+            .collect();
+        // Flat painting: each (class, row) group's mean.
+        let flat = flat_painting(&photo, &labels, 4);
+        let grey: Vec<f64> = flat.iter().step_by(3).copied().collect();
+        assert_eq!(grey, [20.0, 20.0, 100.0, 100.0, 50.0, 50.0, 210.0, 210.0]);
+        // A sample off by a constant on class 1 only: colour error, no texture error.
+        let shifted: Vec<u8> = photo
+            .chunks(3)
+            .zip(labels)
+            .flat_map(|(p, l)| p.iter().map(move |&v| if l == 1 { v + 20 } else { v }))
+            .collect();
+        let split = split_error(&shifted, &photo, &labels, 4);
+        assert_eq!(split.texture_mse, 0.0);
+        assert!((split.colour_mse - 400.0 / 2.0).abs() < 1e-9, "{split:?}");
+        // The flat painting itself: no colour error; its texture error is the photo's.
+        let flat_u8: Vec<u8> = flat.iter().map(|&v| v as u8).collect();
+        let split = split_error(&flat_u8, &photo, &labels, 4);
+        assert_eq!(split.colour_mse, 0.0);
+        // Residuals: row 0 class 0 is ±10, row 1 class 1 is ±10; others 0.
+        assert!(
+            (split.texture_mse - 4.0 * 100.0 / 8.0).abs() < 1e-9,
+            "{split:?}"
+        );
+        // The parts add up to the MSE for any pair of images.
+        let other: Vec<u8> = (0..24).map(|i| (i * 37 % 251) as u8).collect();
+        let split = split_error(&other, &photo, &labels, 4);
+        let mse = 10f64.powf(-psnr(&other, &photo) / 10.0) * 255.0 * 255.0;
+        assert!((split.colour_mse + split.texture_mse - mse).abs() < 1e-6 * mse);
     }
 
     #[test]
