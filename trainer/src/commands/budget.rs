@@ -296,7 +296,7 @@ mod tests {
                 study.reinit_after_rounds,
                 study.lr_decay_after_rounds
             ),
-            (20, 4, None, Some(18))
+            (28, 4, None, Some(26))
         );
         assert!(study.generator.has_global_code());
         assert!(!study.dataset_rebalance && !study.loss_rebalance);
