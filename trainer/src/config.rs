@@ -77,6 +77,12 @@ pub struct TrainingConfig {
     /// Loss rebalancing weighs pixels by `M̂^t` (`None`: 1, the paper's).
     #[config(default = "None")]
     pub mask_temper: Option<f64>,
+    /// Area balancing (`--area-balance α`): the distance weighs each pixel by its class's
+    /// share of the image to the power −α ([`crate::rebalance::area_mask`]), in selection and
+    /// training, times the rarity mask when loss rebalancing is on too. `None`: off (the
+    /// released code's, and configs written before it existed).
+    #[config(default = "None")]
+    pub area_balance: Option<f64>,
     /// RS-IMLE's ε as a fraction of the median distance between two training photos (`None`:
     /// [`crate::selection::RS_EPSILON_RATIO`]).
     #[config(default = "None")]

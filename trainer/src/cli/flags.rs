@@ -169,6 +169,11 @@ pub struct TrainFlags {
     /// paper's; 0: no weighting).
     #[arg(long)]
     pub mask_temper: Option<f64>,
+    /// Area balancing: the distance weighs each pixel by its class's share of the image to the
+    /// power -A (1: every class of an image weighs the same in total; 0: no weighting), in
+    /// selection and training. Default: off.
+    #[arg(long)]
+    pub area_balance: Option<f64>,
     /// rs-imle: epsilon as a fraction of the median distance between two training photos.
     #[arg(long)]
     pub rs_epsilon_ratio: Option<f64>,

@@ -24,6 +24,10 @@ pub struct EvalSettings {
     pub seed: u64,
 }
 
+/// Largest `--area-balance`: beyond it the largest class's pixels weigh under 1e-4 of the
+/// smallest's and the distance all but ignores the road.
+const MAX_AREA_BALANCE: f64 = 2.0;
+
 /// A checked `cimle train`.
 #[derive(Debug, Clone)]
 pub struct TrainSettings {
@@ -40,11 +44,20 @@ impl TrainSettings {
         for (flag, value) in [
             ("--sampling-temper", f.sampling_temper),
             ("--mask-temper", f.mask_temper),
+            ("--area-balance", f.area_balance),
             ("--rs-epsilon-ratio", f.rs_epsilon_ratio),
         ] {
             if let Some(v) = value {
                 non_negative(flag, v)?;
             }
+        }
+        if let Some(a) = f.area_balance
+            && a > MAX_AREA_BALANCE
+        {
+            anyhow::bail!(
+                "--area-balance {a}: give at most {MAX_AREA_BALANCE} (1 already weighs every \
+                 class the same in total)"
+            );
         }
         if let Some(g) = f.adaptive_gamma
             && !(0.0..1.0).contains(&g)
@@ -74,6 +87,7 @@ impl TrainSettings {
             .with_method(f.method)
             .with_sampling_temper(f.sampling_temper)
             .with_mask_temper(f.mask_temper)
+            .with_area_balance(f.area_balance)
             .with_rs_epsilon_ratio(f.rs_epsilon_ratio)
             .with_adaptive_gamma(f.adaptive_gamma)
             .with_adaptive_staleness(f.adaptive_staleness)
@@ -141,8 +155,12 @@ pub fn train(s: &TrainSettings) -> Result<()> {
         prepared.vgg_desc
     );
     let on = |b: bool| if b { "on" } else { "off" };
+    let area = match config.area_balance {
+        Some(a) if a > 0.0 => format!(", area {a}"),
+        _ => String::new(),
+    };
     eprintln!(
-        "  recipe {} (docs/TRAINING.md); rebalancing: dataset {}, loss {}; global code {}",
+        "  recipe {} (docs/TRAINING.md); rebalancing: dataset {}, loss {}{area}; global code {}",
         s.budget.recipe,
         on(config.dataset_rebalance),
         on(config.loss_rebalance),
@@ -222,12 +240,18 @@ mod tests {
             "--no-loss-rebalance",
             "--mask-temper",
             "0.5",
+            "--area-balance",
+            "0.75",
         ])
         .unwrap();
         let c = &s.budget.config;
         assert_eq!(c.method, Method::RsImle);
         assert!(c.dataset_rebalance && !c.loss_rebalance);
         assert_eq!(c.mask_temper, Some(0.5));
+        assert_eq!(c.area_balance, Some(0.75));
+        assert!(settings(&["--area-balance", "-1"]).is_err());
+        assert!(settings(&["--area-balance", "2.5"]).is_err());
+        assert_eq!(settings(&[]).unwrap().budget.config.area_balance, None);
         assert_eq!(s.eval, None);
         // The study recipe rebalances nothing unless asked; --X on|off beats the recipe.
         let rebalancing = |args: &[&str]| {

@@ -39,6 +39,48 @@ pub fn rarity_mask(layout: &Layout, scores_of_image: &[f64; NUM_CLASSES]) -> Vec
         .collect()
 }
 
+/// Smallest area, as a fraction of the image, that [`area_mask`] credits a class with: a class
+/// of a few pixels weighs like one covering 1 % of the image, not like the road.
+pub const AREA_FLOOR: f64 = 0.01;
+
+/// Area balancing (`--area-balance α`): every pixel weighs `a_p^(−α)`, with `a_p` the share of
+/// the image its class p covers (at least [`AREA_FLOOR`]), normalised by the largest weight so
+/// that the mask lies in (0, 1] as [`rarity_mask`]'s does. At α = 1 every class of the image
+/// weighs the same in total, whatever its area; at α = 0 the mask is all ones.
+///
+/// The paper's rarity mask weighs a class by how rare its *colour* is across the data, so a
+/// common-coloured car (white, black) weighs like the road pixel beside it, and a car covers
+/// about 3 % of a built-in scene: the nearest of m codes is then chosen for its sky and
+/// buildings, and a code's car colour is pulled toward the mean of all paints. Weighing classes
+/// by area lets the choice see the car.
+pub fn area_mask(layout: &Layout, alpha: f64) -> Vec<f32> {
+    let areas = layout.class_areas();
+    let total = layout.ids().len().max(1) as f64;
+    let weight = |area: usize| (area as f64 / total).max(AREA_FLOOR).powf(-alpha);
+    let max = areas
+        .iter()
+        .filter(|&&a| a > 0)
+        .map(|&a| weight(a))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let per_class: [f32; NUM_CLASSES] = std::array::from_fn(|p| (weight(areas[p]) / max) as f32);
+    layout
+        .ids()
+        .iter()
+        .map(|&id| per_class[usize::from(id)])
+        .collect()
+}
+
+/// The pixelwise product of two masks in (0, 1], normalised again by its maximum.
+pub fn combine_masks(a: &[f32], b: &[f32]) -> Vec<f32> {
+    let product: Vec<f32> = a.iter().zip(b).map(|(x, y)| x * y).collect();
+    let max = product.iter().copied().fold(0.0f32, f32::max);
+    if max > 0.0 {
+        product.into_iter().map(|v| v / max).collect()
+    } else {
+        vec![1.0; product.len()]
+    }
+}
+
 /// A mask from [`rarity_mask`] as the `[1, 1, H, W]` tensor that
 /// `crate::imle::select_nearest_latents` and `crate::perceptual::PerceptualDistance` take
 /// (`crate::perceptual::mask_pyramid` resizes it to every layer).

@@ -40,7 +40,7 @@ mod tests;
 
 pub use cache::cached_scores;
 pub use kde::{COVARIANCE_RIDGE, GaussianKde, SINGULAR_TOLERANCE};
-pub use mask::{rarity_mask, rarity_mask_tensor};
+pub use mask::{AREA_FLOOR, area_mask, combine_masks, rarity_mask, rarity_mask_tensor};
 pub use sampler::{RebalancedSampler, largest_classes};
 pub use scores::{ClassKde, KdeStatus, RarityScores, average_colors, cache_key};
 

@@ -422,6 +422,46 @@ fn mask_is_normalised_to_max_one_with_the_documented_floor() {
 }
 
 #[test]
+fn area_mask_gives_every_class_the_same_total_weight_at_one() {
+    // 10x10: one sky pixel (1 %, exactly the floor), road 59 pixels, building 30, car 10.
+    let ids: Vec<u8> = (0..100)
+        .map(|i| match i {
+            0 => 10,
+            1..60 => 0,
+            60..90 => 2,
+            _ => 13,
+        })
+        .collect();
+    let l = layout(10, 10, ids);
+    let m = area_mask(&l, 1.0);
+    let total = |class: u8| -> f32 {
+        l.ids()
+            .iter()
+            .zip(&m)
+            .filter(|(id, _)| **id == class)
+            .map(|(_, w)| w)
+            .sum()
+    };
+    for class in [0, 2, 13] {
+        assert!((total(class) - total(10)).abs() < 1e-5, "class {class}");
+    }
+    assert_eq!(m.iter().copied().fold(0.0, f32::max), 1.0);
+    assert!(m.iter().all(|&v| v > 0.0 && v <= 1.0));
+    // Half the exponent: a third of the area weighs sqrt(3) times more per pixel.
+    let half = area_mask(&l, 0.5);
+    assert!((half[95] / half[70] - 3f32.sqrt()).abs() < 1e-5);
+    // α = 0: no weighting.
+    assert_eq!(area_mask(&l, 0.0), vec![1.0; 100]);
+    // A class under the floor weighs like one at it.
+    let tiny: Vec<u8> = (0..400).map(|i| if i == 0 { 13 } else { 0 }).collect();
+    let m = area_mask(&layout(20, 20, tiny), 1.0);
+    assert!((m[1] - (399.0 / 400.0f32).recip() * 0.01).abs() < 1e-6);
+    // Combining: the product, normalised to a maximum of one.
+    assert_eq!(combine_masks(&[0.5, 0.25], &[0.5, 1.0]), vec![1.0, 1.0]);
+    assert_eq!(combine_masks(&[0.5, 0.25], &[1.0, 1.0]), vec![1.0, 0.5]);
+}
+
+#[test]
 fn mask_pyramid_matches_every_feature_size() {
     use crate::perceptual::{LayerWeights, PerceptualDistance, mask_pyramid};
     use crate::vgg::{Vgg19Config, Vgg19Features};

@@ -34,7 +34,9 @@ use crate::imle::{
 use crate::method::Method;
 use crate::perceptual::LayerWeights;
 use crate::progress::progress_bar;
-use crate::rebalance::{RarityScores, RebalancedSampler, largest_classes};
+use crate::rebalance::{
+    RarityScores, RebalancedSampler, area_mask, combine_masks, largest_classes,
+};
 use crate::selection::{MethodState, RS_EPSILON_RATIO, RoundCodes, round_codes, rs_epsilon};
 use crate::vgg::Vgg19Features;
 
@@ -356,6 +358,8 @@ struct Plan<'a> {
     sampler: Option<RebalancedSampler>,
     /// The tempered scores of the rarity mask M̂^k (docs/METHOD.md "Loss rebalancing").
     mask_scores: Option<RarityScores>,
+    /// α of area balancing, when on.
+    area_balance: Option<f64>,
 }
 
 impl<'a> Plan<'a> {
@@ -387,12 +391,20 @@ impl<'a> Plan<'a> {
             previews: pairs.iter().take(3).collect(),
             sampler,
             mask_scores,
+            area_balance: config.area_balance.filter(|&a| a > 0.0),
         }
     }
 
-    /// Image k's rarity mask as `H x W` numbers, when loss rebalancing is on.
+    /// Image k's distance mask as `H x W` numbers: its rarity mask when loss rebalancing is
+    /// on, its area mask when area balancing is, their product when both are.
     fn mask(&self, k: usize) -> Option<Vec<f32>> {
-        Some(self.mask_scores.as_ref()?.mask(k, &self.pairs[k].layout))
+        let layout = &self.pairs[k].layout;
+        let rarity = self.mask_scores.as_ref().map(|s| s.mask(k, layout));
+        let area = self.area_balance.map(|alpha| area_mask(layout, alpha));
+        match (rarity, area) {
+            (Some(r), Some(a)) => Some(combine_masks(&r, &a)),
+            (r, a) => r.or(a),
+        }
     }
 }
 
