@@ -161,6 +161,12 @@ pub const STUDY_SMALL_ROUNDS: usize = 28;
 pub const STUDY_DECAYED_ROUNDS: usize = 2;
 
 impl TrainingConfig {
+    /// α of area balancing when it weighs anything (`--area-balance` above 0; α = 0 weighs
+    /// every pixel alike).
+    pub fn area_alpha(&self) -> Option<f64> {
+        self.area_balance.filter(|&a| a > 0.0)
+    }
+
     /// `cimle train`'s defaults for a preset and a recipe: the preset's budget
     /// ([`Self::for_preset`]) with the recipe's settings. The study's lr drop comes
     /// [`STUDY_DECAYED_ROUNDS`] before the recipe's last round; a run given other `--rounds`

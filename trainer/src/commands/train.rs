@@ -155,10 +155,9 @@ pub fn train(s: &TrainSettings) -> Result<()> {
         prepared.vgg_desc
     );
     let on = |b: bool| if b { "on" } else { "off" };
-    let area = match config.area_balance {
-        Some(a) if a > 0.0 => format!(", area {a}"),
-        _ => String::new(),
-    };
+    let area = config
+        .area_alpha()
+        .map_or(String::new(), |a| format!(", area {a}"));
     eprintln!(
         "  recipe {} (docs/TRAINING.md); rebalancing: dataset {}, loss {}{area}; global code {}",
         s.budget.recipe,

@@ -32,11 +32,7 @@ pub fn rarity_mask(layout: &Layout, scores_of_image: &[f64; NUM_CLASSES]) -> Vec
         // docs/METHOD.md "Loss rebalancing": M̂ = M / max M.
         (m / max) as f32
     });
-    layout
-        .ids()
-        .iter()
-        .map(|&id| per_class[usize::from(id)])
-        .collect()
+    per_pixel(layout, &per_class)
 }
 
 /// Smallest area, as a fraction of the image, that [`area_mask`] credits a class with: a class
@@ -63,6 +59,11 @@ pub fn area_mask(layout: &Layout, alpha: f64) -> Vec<f32> {
         .map(|&a| weight(a))
         .fold(f64::NEG_INFINITY, f64::max);
     let per_class: [f32; NUM_CLASSES] = std::array::from_fn(|p| (weight(areas[p]) / max) as f32);
+    per_pixel(layout, &per_class)
+}
+
+/// A mask that gives every pixel its class's weight.
+fn per_pixel(layout: &Layout, per_class: &[f32; NUM_CLASSES]) -> Vec<f32> {
     layout
         .ids()
         .iter()
@@ -81,7 +82,8 @@ pub fn combine_masks(a: &[f32], b: &[f32]) -> Vec<f32> {
     }
 }
 
-/// A mask from [`rarity_mask`] as the `[1, 1, H, W]` tensor that
+/// A distance mask ([`rarity_mask`], [`area_mask`] or their [`combine_masks`]) as the
+/// `[1, 1, H, W]` tensor that
 /// `crate::imle::select_nearest_latents` and `crate::perceptual::PerceptualDistance` take
 /// (`crate::perceptual::mask_pyramid` resizes it to every layer).
 ///

@@ -391,7 +391,7 @@ impl<'a> Plan<'a> {
             previews: pairs.iter().take(3).collect(),
             sampler,
             mask_scores,
-            area_balance: config.area_balance.filter(|&a| a > 0.0),
+            area_balance: config.area_alpha(),
         }
     }
 
